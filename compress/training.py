@@ -1,0 +1,237 @@
+"""The one training loop that finetune, distil and pruning recovery share.
+
+A stage supplies a loss function `(model, batch) -> (loss, parts)`; the loop owns batching with
+dynamic padding, AdamW with linear warm-up/decay, clipping, seeding, per-epoch evaluation, keeping
+the best weights, progress, and data parallelism (accelerate: the same code runs alone, under
+`torchrun` or `accelerate launch`, on CPU with gloo or on GPUs).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from compress.config import option
+from compress.data import LabelledText, LabelSpace
+from compress.metrics import classification_metrics
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings shared by every stage that trains."""
+
+    epochs: float = option(3.0, "passes over the training data (fractions allowed)")
+    max_steps: int | None = option(None, "stop after this many optimiser steps, whatever --epochs says")
+    batch_size: int = option(32, "training examples per step and process")
+    learning_rate: float = option(5e-5, "peak AdamW learning rate")
+    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
+    warmup_ratio: float = option(0.06, "fraction of steps over which the learning rate rises linearly")
+    max_grad_norm: float = option(1.0, "gradient clipping norm (0 turns clipping off)")
+    max_length: int = option(128, "tokens per example; longer inputs are truncated")
+    eval_batch_size: int = option(128, "examples per batch when evaluating")
+    group_by_length: bool = option(True, "batch examples of similar length so dynamic padding pads little")
+    seed: int = option(42, "seed for initialisation, shuffling and dropout")
+
+
+@dataclass
+class Features:
+    """Tokenised examples without padding, with their label ids and row positions."""
+
+    encodings: list[dict[str, list[int]]]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None
+    steps: int = 0
+    examples_seen: int = 0
+    train_seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def featurize(tokenizer, data: LabelledText, labels: LabelSpace, max_length: int) -> Features:
+    enc = tokenizer(data.texts, data.pairs, truncation=True, max_length=max_length)
+    keys = [k for k in MODEL_INPUTS if k in enc]
+    rows = [{k: enc[k][i] for k in keys} for i in range(len(data))]
+    return Features(rows, labels.encode(data))
+
+
+class Collator:
+    """Pads a batch to its own longest row and carries label ids and row positions along."""
+
+    def __init__(self, features: Features, pad_id: int):
+        self.features = features
+        self.pad_id = pad_id
+
+    def __call__(self, positions: list[int]) -> dict[str, torch.Tensor]:
+        rows = [self.features.encodings[i] for i in positions]
+        width = max(len(r["input_ids"]) for r in rows)
+        batch = {}
+        for key in rows[0]:
+            fill = self.pad_id if key == "input_ids" else 0
+            batch[key] = torch.tensor([r[key] + [fill] * (width - len(r[key])) for r in rows], dtype=torch.long)
+        batch["labels"] = torch.tensor([self.features.labels[i] for i in positions], dtype=torch.long)
+        batch["idx"] = torch.tensor(positions, dtype=torch.long)
+        return batch
+
+
+class LengthGroupedBatches(Sampler[list[int]]):
+    """Shuffled batches of similar-length rows; each pass reshuffles deterministically from the seed."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, shuffle: bool = True, group: bool = True):
+        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self.shuffle, self.group = shuffle, group
+        self.passes = 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self):
+        rng = random.Random(self.seed + self.passes)
+        self.passes += 1
+        order = list(range(len(self.lengths)))
+        if self.shuffle:
+            rng.shuffle(order)
+        if self.group:
+            chunk = self.batch_size * 64
+            order = [i for s in range(0, len(order), chunk)
+                     for i in sorted(order[s:s + chunk], key=lambda i: -self.lengths[i])]
+        batches = [order[s:s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        if self.shuffle:
+            rng.shuffle(batches)
+        yield from batches
+
+
+def loader(features: Features, pad_id: int, batch_size: int, seed: int = 0, shuffle: bool = False,
+           group: bool = True) -> DataLoader:
+    lengths = [len(r["input_ids"]) for r in features.encodings]
+    return DataLoader(range(len(features)), batch_sampler=LengthGroupedBatches(lengths, batch_size, seed, shuffle, group),
+                      collate_fn=Collator(features, pad_id))
+
+
+def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, features: Features, pad_id: int, batch_size: int = 128,
+                   device: torch.device | str = "cpu") -> np.ndarray:
+    """Logits in the original row order (batches are length-sorted for speed, then put back)."""
+    was_training = model.training
+    model.eval()
+    out = np.zeros((len(features), model.config.num_labels), dtype=np.float32)
+    for batch in loader(features, pad_id, batch_size, shuffle=False):
+        logits = model(**{k: v.to(device) for k, v in model_inputs(batch).items()}).logits
+        out[batch["idx"].numpy()] = logits.float().cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def evaluate(model: torch.nn.Module, features: Features, pad_id: int, batch_size: int = 128,
+             device: torch.device | str = "cpu") -> dict[str, float]:
+    logits = predict_logits(model, features, pad_id, batch_size, device)
+    return classification_metrics(features.labels, logits.argmax(-1), model.config.num_labels)
+
+
+def cross_entropy_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]):
+    loss = torch.nn.functional.cross_entropy(model(**model_inputs(batch)).logits, batch["labels"])
+    return loss, {"ce": loss.item()}
+
+
+def train(model: torch.nn.Module, train_features: Features, eval_features: Features | None, pad_id: int,
+          config: TrainConfig, loss_fn: LossFn = cross_entropy_loss, description: str = "train",
+          metric: str = "accuracy") -> TrainResult:
+    """Train `model` in place; on return it holds the weights that scored best on `eval_features`."""
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    seed_everything(config.seed)
+    data = loader(train_features, pad_id, config.batch_size, config.seed, shuffle=True, group=config.group_by_length)
+    steps_per_epoch = math.ceil(len(data) / accelerator.num_processes)
+    total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if p.requires_grad and not any(k in n for k in no_decay)],
+         "weight_decay": config.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if p.requires_grad and any(k in n for k in no_decay)],
+         "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    wrapped, optimizer, data, schedule = accelerator.prepare(model, optimizer, data, schedule)
+
+    result = TrainResult()
+    best_state, best_score = None, -math.inf
+    bar = tqdm(total=total, desc=description, unit="step", disable=not accelerator.is_local_main_process,
+               dynamic_ncols=True)
+    started = time.time()
+    epoch = 0
+    wrapped.train()
+    while result.steps < total:
+        epoch += 1
+        running = 0.0
+        for batch in data:
+            loss, parts = loss_fn(wrapped, batch)
+            accelerator.backward(loss)
+            if config.max_grad_norm:
+                accelerator.clip_grad_norm_(wrapped.parameters(), config.max_grad_norm)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps += 1
+            result.examples_seen += len(batch["labels"]) * accelerator.num_processes
+            running = 0.9 * running + 0.1 * loss.item() if result.steps > 1 else loss.item()
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{running:.4f}",
+                            ex_s=f"{result.examples_seen / max(time.time() - started, 1e-9):.0f}")
+            if result.steps >= total:
+                break
+        record = {"epoch": epoch, "step": result.steps, "loss": running, **{k: round(v, 5) for k, v in parts.items()}}
+        if eval_features is not None:
+            unwrapped = accelerator.unwrap_model(wrapped)
+            scores = evaluate(unwrapped, eval_features, pad_id, config.eval_batch_size, accelerator.device)
+            record["eval"] = scores
+            if scores[metric] > best_score:
+                best_score = scores[metric]
+                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in unwrapped.state_dict().items()})
+                result.best = record
+            if accelerator.is_local_main_process:
+                bar.write(f"{description} epoch {epoch} step {result.steps}: loss {running:.4f}, "
+                          + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "n"))
+        result.history.append(record)
+    bar.close()
+    result.train_seconds = time.time() - started
+    accelerator.wait_for_everyone()
+    final = accelerator.unwrap_model(wrapped)
+    if best_state is not None:
+        final.load_state_dict(best_state)
+    return result
+
+
+def is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
