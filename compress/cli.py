@@ -42,6 +42,62 @@ def _finetune(sub) -> None:
     p.set_defaults(run=lambda a: _show(finetune(from_args(FinetuneConfig, a), a.output, a.overwrite)))
 
 
+@command("bench")
+def _bench(sub) -> None:
+    from eval.bench import BenchConfig
+
+    p = sub.add_parser("bench", help="measure accuracy, latency and memory of model variants side by side",
+                       description="Bench variants side by side: each MODEL is an HF directory (optionally "
+                       "@fp32/@fp16/@bf16) or an ONNX file/directory (optionally @cpu/@cuda/@tensorrt). The first "
+                       "is the baseline; variants are timed interleaved, and every ratio refers to the baseline.")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="variants to measure, baseline first")
+    add_arguments(p, BenchConfig)
+    p.add_argument("-o", "--output", help="write the JSON record (schema compress.bench/1) here")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args) -> None:
+    from eval import record
+    from eval.bench import BenchConfig, bench, summary_table
+
+    result = bench(args.models, from_args(BenchConfig, args))
+    if args.output:
+        record.write(result, args.output)
+        print(f"wrote {args.output}")
+    print(summary_table(result))
+
+
+@command("export")
+def _export(sub) -> None:
+    from compress.export import ExportConfig, export
+
+    p = sub.add_parser("export", help="export a fine-tuned checkpoint to ONNX, checked against PyTorch",
+                       description="Export an HF checkpoint directory to ONNX with dynamic batch and sequence axes. "
+                       "Compares the ONNX logits with PyTorch's on real examples and fails above tolerance; "
+                       "optionally fuses transformer operators (--optimize) and converts to float16 (--fp16). "
+                       "Writes model.onnx, config.json, the tokenizer and manifest.json.")
+    # Parity reads only the eval split.
+    add_arguments(p, ExportConfig, skip=("train_split", "max_train_examples"))
+    _output_options(p, "ONNX model")
+    p.set_defaults(run=lambda a: _show(export(from_args(ExportConfig, a), a.output, a.overwrite)))
+
+
+@command("quantize")
+def _quantize(sub) -> None:
+    from compress.quantize import QuantizeConfig, quantize
+
+    p = sub.add_parser("quantize", help="quantize an ONNX classifier to int8, guarded by its accuracy",
+                       description="Quantize an exported ONNX model to int8 with ONNX Runtime: dynamic (default) "
+                       "or static QDQ with calibration on training examples. Scores the result against the "
+                       "source model on the eval split; with --max-accuracy-drop keeps the most sensitive layers "
+                       "in float32 until the drop is within budget, or fails. Writes model.onnx, config.json, the "
+                       "tokenizer and manifest.json.")
+    # --calibration-examples sets how many training examples are read.
+    add_arguments(p, QuantizeConfig, skip=("max_train_examples",))
+    _output_options(p, "quantized model")
+    p.set_defaults(run=lambda a: _show(quantize(from_args(QuantizeConfig, a), a.output, a.overwrite)))
+
+
 def _show(manifest: dict) -> None:
     metrics = manifest.get("metrics", {})
     summary = {k: v for k, v in metrics.items() if k != "history"}

@@ -85,6 +85,16 @@ def from_mapping(cls: type[T], mapping: Mapping[str, Any] | None, where: str = "
     return cls(**values)
 
 
+def check_choices(settings: Any) -> None:
+    """Fail with one line when settings built in Python, not parsed, hold a value outside a field's choices."""
+    for f in dataclasses.fields(settings):
+        choices = f.metadata.get("choices")
+        value = getattr(settings, f.name)
+        if choices and value not in choices:
+            raise CompressError(f"{f.name.replace('_', '-')} must be one of {', '.join(map(str, choices))}, "
+                                f"got {value!r}")
+
+
 def _coerce(value: Any, hint: Any, key: str, at: str, choices: tuple | None) -> Any:
     kind, optional = _base_type(hint)
     if value is None:

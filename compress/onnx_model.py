@@ -1,0 +1,101 @@
+"""ONNX classifiers: validation, ONNX Runtime sessions and batched logits.
+
+Stages (the quantization guard, export parity) and the harness all score ONNX models through
+these functions, so an ONNX model's accuracy is computed one way everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from compress.errors import CompressError
+
+MODEL_FILE = "model.onnx"
+CLASSIFIER_INPUTS = {"input_ids", "attention_mask"}
+
+
+def onnx_file(path: str | os.PathLike) -> Path:
+    """The .onnx file of an ONNX model given as a file or as a directory holding model.onnx."""
+    p = Path(path)
+    if p.is_dir():
+        candidates = [p / MODEL_FILE] if (p / MODEL_FILE).exists() else sorted(p.glob("*.onnx"))
+        if not candidates:
+            raise CompressError(f"{p} holds no ONNX model (model.onnx)")
+        return candidates[0]
+    if not p.exists():
+        raise CompressError(f"ONNX model {p} not found")
+    return p
+
+
+def is_onnx_model(path: str | os.PathLike) -> bool:
+    p = Path(path)
+    return p.suffix == ".onnx" or (p.is_dir() and any(p.glob("*.onnx")))
+
+
+def check_classifier(path: str | os.PathLike) -> Path:
+    """Fail with one line unless `path` is a loadable ONNX model with classifier inputs and a logits output."""
+    import onnx
+
+    file = onnx_file(path)
+    try:
+        model = onnx.load(str(file), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and others for corrupt files
+        raise CompressError(f"{file} is not a valid ONNX file ({exc.__class__.__name__})") from None
+    inputs = {i.name for i in model.graph.input}
+    outputs = [o.name for o in model.graph.output]
+    if not CLASSIFIER_INPUTS <= inputs or "logits" not in outputs:
+        raise CompressError(f"{file} is not a sequence classifier: expected inputs input_ids and attention_mask and "
+                            f"output logits, found inputs {sorted(inputs)} and outputs {outputs}")
+    return file
+
+
+def session(path: str | os.PathLike, threads: int | None = None, providers: list[str] | None = None,
+            spinning: bool = False, optimization: str = "all"):
+    """An InferenceSession with a fixed intra-op thread count.
+
+    Spinning is off by default: ORT's spinning threads keep cores busy after each run and were
+    measured slowing a PyTorch model timed next in the same process threefold.
+    """
+    import onnxruntime as ort
+
+    file = check_classifier(path)
+    available = ort.get_available_providers()
+    providers = providers or ["CPUExecutionProvider"]
+    missing = [p for p in providers if p not in available]
+    if missing:
+        raise CompressError(f"execution provider(s) {', '.join(missing)} not installed; available: {', '.join(available)}")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.graph_optimization_level = {
+        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[optimization]
+    try:
+        return ort.InferenceSession(str(file), options, providers=providers)
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+        raise CompressError(f"ONNX Runtime cannot load {file}: {str(exc).splitlines()[0]}") from None
+
+
+def feed(sess, batch: dict) -> dict[str, np.ndarray]:
+    """The subset of a batch the session takes, as int64 numpy arrays."""
+    names = {i.name for i in sess.get_inputs()}
+    return {k: np.asarray(v, dtype=np.int64) for k, v in batch.items() if k in names}
+
+
+def onnx_logits(sess, features, pad_id: int, batch_size: int = 64) -> np.ndarray:
+    """Logits for every row of a `compress.training.Features`, in row order, with length-sorted batches."""
+    from compress.training import loader  # imports torch; memory probes that only run ORT must not pay for it
+
+    out = None
+    for batch in loader(features, pad_id, batch_size, shuffle=False):
+        logits = sess.run(["logits"], feed(sess, {k: v.numpy() for k, v in batch.items()}))[0]
+        if out is None:
+            out = np.zeros((len(features), logits.shape[-1]), dtype=np.float32)
+        out[batch["idx"].numpy()] = logits.astype(np.float32)
+    return out

@@ -1,0 +1,30 @@
+"""Accuracy of any runner on a labelled split, computed by the same code for every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from compress.data import LabelledText
+from compress.metrics import classification_metrics
+from compress.training import Features, featurize
+
+
+def features_for(runner, data: LabelledText, max_length: int = 128) -> Features:
+    """Tokenise with the runner's own tokenizer and encode labels in the runner's label space."""
+    return featurize(runner.tokenizer, data, runner.labels, max_length)
+
+
+def score(runner, features: Features, batch_size: int = 64) -> dict[str, Any]:
+    logits = runner.logits(features, batch_size)
+    predictions = logits.argmax(-1)
+    shifted = logits - logits.max(-1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
+    return {"metrics": classification_metrics(features.labels, predictions, len(runner.labels.names)),
+            "predictions": predictions.tolist(), "probabilities": probs.round(6).tolist()}
+
+
+def agreement(baseline: list[int], other: list[int]) -> float:
+    a, b = np.asarray(baseline), np.asarray(other)
+    return float((a == b).mean())

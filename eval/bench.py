@@ -1,0 +1,163 @@
+"""`compress bench`: accuracy, latency and memory of several variants, side by side in one run."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compress.artifacts import hash_path, read_manifest
+from compress.config import option, to_dict
+from compress.data import DataConfig, load_split
+from compress.errors import CompressError
+from compress.onnx_model import onnx_file, is_onnx_model
+from eval import accuracy, latency, machine, memory, record
+from eval.runners import VariantSpec, model_dir, open_runner
+
+ISOLATION = ("variants interleaved round by round in one process, ONNX Runtime intra-op spinning off; "
+             "memory of each variant in a fresh subprocess")
+
+
+@dataclass
+class BenchConfig(DataConfig):
+    """Settings of `compress bench`."""
+
+    threads: int | None = option(None, "intra-op threads for every backend (default: the physical cores)")
+    device: str = option("cpu", "where to run", choices=("cpu", "cuda"))
+    batch_sizes: list[int] = option([1, 8, 32], "batch sizes of the fixed-shape latency grid")
+    lengths: list[int] = option([32, 128], "sequence lengths of the fixed-shape latency grid")
+    real_batch_sizes: list[int] = option([1, 32], "batch sizes for the eval split's real lengths (dynamic padding)")
+    real_examples: int = option(256, "eval rows used for the real-length workloads")
+    bucket: bool = option(False, "also time real lengths with length-sorted batches (sequence bucketing)")
+    warmup: int = option(3, "untimed passes per variant and workload")
+    min_runs: int = option(10, "timed passes per variant and fixed-shape workload at least")
+    real_min_runs: int = option(3, "timed passes over the real-length rows at least")
+    time_budget: float = option(5.0, "seconds per variant and workload once the minimum runs are done")
+    max_length: int = option(128, "tokens per example when scoring accuracy and building real-length batches")
+    accuracy: bool = option(True, "score each variant on the eval split")
+    memory: bool = option(True, "measure peak memory of each variant in a fresh subprocess")
+    names: list[str] = option([], "display names for the variants, in order (default: directory names)")
+
+
+def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict[str, Any]:
+    """Measure every model the same way; the first is the baseline that ratios refer to."""
+    import torch
+
+    if not models:
+        raise CompressError("give at least one model to bench")
+    if config.names and len(config.names) != len(models):
+        raise CompressError(f"{len(config.names)} names for {len(models)} models")
+    threads = config.threads or machine.physical_cores()
+    torch.set_num_threads(threads)
+    specs = [VariantSpec.parse(m, config.names[i] if config.names else None) for i, m in enumerate(models)]
+    runners = [open_runner(s, config.device, threads) for s in specs]
+    data = load_split(config.data, config.eval_split, config.columns).sample(config.max_eval_examples)
+    features = [accuracy.features_for(r, data, config.max_length) for r in runners]
+    started = time.time()
+
+    variants = [{**r.describe(), "sha256": hash_path(model_file(r.spec.path)), "lineage": lineage(r.spec.path),
+                 "size": {"file_bytes": memory.file_bytes(model_file(r.spec.path)),
+                          "parameters": memory.parameter_count(r.spec.path)},
+                 "latency": []} for r in runners]
+
+    if config.accuracy:
+        for runner, feats, variant in zip(runners, features, variants):
+            variant["accuracy"] = accuracy.score(runner, feats)
+
+    settings = latency.LatencySettings(config.warmup, config.min_runs, 1000, config.time_budget)
+    real_settings = latency.LatencySettings(config.warmup and 1, config.real_min_runs, 1000, config.time_budget)
+    grid = [(b, l) for l in config.lengths for b in config.batch_sizes]
+    for b, l in grid:
+        workloads = [latency.fixed_shape(f.encodings, b, l, r.pad_id) for r, f in zip(runners, features)]
+        _measure(runners, workloads, settings, variants, progress)
+    for b in config.real_batch_sizes:
+        for bucket in (False, True) if config.bucket else (False,):
+            workloads = [latency.real_lengths(f.encodings[:config.real_examples], b, r.pad_id, bucket)
+                         for r, f in zip(runners, features)]
+            _measure(runners, workloads, real_settings, variants, progress)
+
+    if config.memory:
+        shapes = [[b, l] for b, l in grid]
+        for runner, variant in zip(runners, variants):
+            variant["memory"] = memory.measure_memory(runner.spec.path, runner.spec.option, config.device, threads,
+                                                      shapes)
+    _relate_to_baseline(variants)
+    return {
+        "schema": record.SCHEMA,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine.fingerprint(threads),
+        "settings": {**to_dict(config), "threads": threads, "isolation": ISOLATION,
+                     "measure_seconds": round(time.time() - started, 1)},
+        "data": {"source": data.origin, "split": config.eval_split, "examples": len(data)},
+        "variants": variants,
+    }
+
+
+def _measure(runners, workloads, settings, variants, progress) -> None:
+    results = latency.measure_pairs(list(zip(runners, workloads)), settings, progress)
+    for variant, result in zip(variants, results):
+        variant["latency"].append(result)
+
+
+def model_file(path: Path) -> Path:
+    return onnx_file(path) if is_onnx_model(path) else path
+
+
+def lineage(path: Path) -> list[dict[str, Any]]:
+    """The chain of stages that made a model, newest first, read from the manifests of its ancestors."""
+    chain, seen = [], set()
+    current: Path | None = model_dir(path)
+    while current is not None and current not in seen:
+        seen.add(current)
+        manifest = read_manifest(current)
+        if manifest is None:
+            chain.append({"stage": "source", "path": str(current)})
+            break
+        chain.append({"stage": manifest["stage"], "path": str(current), "settings": _key_settings(manifest)})
+        parent = manifest.get("inputs", {}).get("model", {}).get("path")
+        current = Path(parent) if parent else None
+    return chain
+
+
+def _key_settings(manifest: dict[str, Any]) -> dict[str, Any]:
+    keep = ("mode", "per_channel", "calibration_method", "op_types", "student_layers", "layers", "head_ratio",
+            "ffn_ratio", "epochs", "learning_rate", "optimize", "fp16", "opset", "preset")
+    return {k: v for k, v in manifest.get("settings", {}).items() if k in keep and v not in (None, [], False)}
+
+
+def _relate_to_baseline(variants: list[dict[str, Any]]) -> None:
+    base = variants[0]
+    for variant in variants:
+        variant["size"]["size_ratio"] = base["size"]["file_bytes"] / max(variant["size"]["file_bytes"], 1)
+        for entry, base_entry in zip(variant["latency"], base["latency"]):
+            entry.update(latency.ratios(base_entry, entry))
+        if "accuracy" in variant and "accuracy" in base:
+            acc = variant["accuracy"]
+            acc["accuracy_delta_points"] = 100 * (acc["metrics"]["accuracy"] - base["accuracy"]["metrics"]["accuracy"])
+            acc["agreement"] = accuracy.agreement(base["accuracy"]["predictions"], acc["predictions"])
+
+
+def summary_table(result: dict[str, Any], workloads: tuple[str, ...] = ("b1xl128", "b32xl128", "real-b32")) -> str:
+    """A short Markdown table of the figures people look at first."""
+    shown = [w for w in workloads if any(e["workload"] == w for e in result["variants"][0]["latency"])]
+    head = ["variant", "backend", "precision", "accuracy", "Δ pts", "agree", "MB", "size x"]
+    for w in shown:
+        head += [f"{w} p50 ms", f"{w} x"]
+    head.append("peak RSS MB")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in result["variants"]:
+        acc = v.get("accuracy", {})
+        row = [v["name"], v["backend"], v["precision"],
+               f"{acc['metrics']['accuracy'] * 100:.2f}" if acc else "-",
+               f"{acc.get('accuracy_delta_points', 0):+.2f}" if acc else "-",
+               f"{acc.get('agreement', 1) * 100:.1f}%" if acc else "-",
+               f"{v['size']['file_bytes'] / 1e6:.1f}", f"{v['size']['size_ratio']:.2f}"]
+        by_name = {e["workload"]: e for e in v["latency"]}
+        for w in shown:
+            e = by_name[w]
+            row += [f"{e['p50_ms']:.2f}", f"{e['speedup_p50']:.2f}"] if w.startswith("b") else \
+                   [f"{e['p50_ms']:.2f}", f"{e['throughput_ratio']:.2f}"]
+        row.append(f"{v['memory']['peak_rss_mb']:.0f}" if "memory" in v else "-")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,133 @@
+"""Latency: interleaved, warmed-up, repeated timing of several runners on the same workloads.
+
+Variants are timed in rounds (A B C A B C ...) so drift in machine speed hits all of them alike;
+each keeps going until its median is stable or the time budget is spent.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+
+@dataclass
+class Workload:
+    """Batches that make one pass: a single fixed-shape batch, or the dataset's real lengths."""
+
+    name: str
+    batches: list[dict[str, np.ndarray]]
+    batch_size: int
+    length: int | None          # None: dynamic padding to each batch's longest row
+    sequences: int = 0
+
+    def __post_init__(self):
+        self.sequences = sum(len(b["input_ids"]) for b in self.batches)
+
+
+@dataclass
+class LatencySettings:
+    warmup: int = 3             # untimed passes per variant before measuring
+    min_runs: int = 10          # timed passes per variant at least
+    max_runs: int = 1000
+    budget_s: float = 5.0       # per variant and workload, after min_runs
+    stable_tolerance: float = 0.01  # stop once another round moves every median by less than this
+
+
+@dataclass
+class Samples:
+    pass_s: list[float] = field(default_factory=list)
+    batch_s: list[float] = field(default_factory=list)
+
+
+def percentile_summary(values_s: Sequence[float]) -> dict[str, float]:
+    """p50/p90/p99/mean/min in milliseconds (linear interpolation between order statistics)."""
+    ms = np.asarray(values_s, dtype=float) * 1e3
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "mean_ms": float(ms.mean()),
+            "min_ms": float(ms.min())}
+
+
+def fixed_shape(encodings: list[dict[str, list[int]]], batch_size: int, length: int, pad_id: int) -> Workload:
+    """Real token rows cut or padded to exactly `length`; the mask marks real tokens."""
+    rows = [encodings[i % len(encodings)] for i in range(batch_size)]
+    batch = {}
+    for key in rows[0]:
+        fill = pad_id if key == "input_ids" else 0
+        batch[key] = np.array([(r[key] + [fill] * length)[:length] for r in rows], dtype=np.int64)
+    # Rows shorter than `length` get their mask padded with 0s above; truncated rows keep a full mask.
+    return Workload(f"b{batch_size}xl{length}", [batch], batch_size, length)
+
+
+def real_lengths(encodings: list[dict[str, list[int]]], batch_size: int, pad_id: int,
+                 bucket: bool = False) -> Workload:
+    """The dataset's rows in order (or length-sorted when bucketing), each batch padded to its longest row."""
+    order = sorted(range(len(encodings)), key=lambda i: len(encodings[i]["input_ids"])) if bucket \
+        else list(range(len(encodings)))
+    batches = []
+    for start in range(0, len(order), batch_size):
+        rows = [encodings[i] for i in order[start:start + batch_size]]
+        width = max(len(r["input_ids"]) for r in rows)
+        batches.append({k: np.array([r[k] + [pad_id if k == "input_ids" else 0] * (width - len(r[k])) for r in rows],
+                                    dtype=np.int64) for k in rows[0]})
+    return Workload(f"real-b{batch_size}{'-bucketed' if bucket else ''}", batches, batch_size, None)
+
+
+def _stable(samples: list[float], last_round: int, tolerance: float) -> bool:
+    if len(samples) <= last_round + 2:
+        return False
+    before = statistics.median(samples[:-last_round])
+    return abs(statistics.median(samples) - before) <= tolerance * before
+
+
+def measure_pairs(pairs: Sequence[tuple[Any, Workload]], settings: LatencySettings,
+                  progress: bool = True) -> list[dict[str, Any]]:
+    """Time each runner on its workload (same shapes, its own tokens), interleaved round by round."""
+    runners = [r for r, _ in pairs]
+    workload = pairs[0][1]
+    prepared = [[r.prepare(b) for b in w.batches] for r, w in pairs]
+    for runner, batches in zip(runners, prepared):
+        for _ in range(max(1, settings.warmup)):
+            for b in batches:
+                runner.run(b)
+    samples = [Samples() for _ in runners]
+    per_round = max(1, settings.min_runs // 5)  # several rounds even at the minimum, so drift is shared
+    started = time.perf_counter()
+    bar = tqdm(desc=f"latency {workload.name}", unit="pass", disable=not progress, leave=False)
+    while True:
+        for runner, batches, s in zip(runners, prepared, samples):
+            for _ in range(per_round):
+                pass_start = time.perf_counter()
+                for b in batches:
+                    t0 = time.perf_counter()
+                    runner.run(b)
+                    s.batch_s.append(time.perf_counter() - t0)
+                s.pass_s.append(time.perf_counter() - pass_start)
+            bar.update(per_round)
+        runs = min(len(s.pass_s) for s in samples)
+        spent = time.perf_counter() - started
+        if runs >= settings.max_runs:
+            break
+        if runs >= settings.min_runs and (
+                spent > settings.budget_s * len(runners)
+                or all(_stable(s.pass_s, per_round, settings.stable_tolerance) for s in samples)):
+            break
+    bar.close()
+    out = []
+    for s in samples:
+        pass_p50 = statistics.median(s.pass_s)
+        out.append({"workload": workload.name, "batch_size": workload.batch_size, "length": workload.length,
+                    "runs": len(s.pass_s), "batches_per_run": len(workload.batches),
+                    **percentile_summary(s.batch_s), "run_p50_ms": pass_p50 * 1e3,
+                    "seq_per_s": workload.sequences / pass_p50})
+    return out
+
+
+def ratios(baseline: dict[str, Any], other: dict[str, Any]) -> dict[str, float]:
+    """How many times faster `other` is than `baseline` (p50 latency and throughput)."""
+    return {"speedup_p50": baseline["p50_ms"] / other["p50_ms"],
+            "throughput_ratio": other["seq_per_s"] / baseline["seq_per_s"]}

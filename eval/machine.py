@@ -1,0 +1,85 @@
+"""A fingerprint of the machine a measurement ran on: numbers only compare within one fingerprint."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+from typing import Any
+
+import psutil
+
+from compress.artifacts import library_versions
+
+INT8_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16", "avx512_bf16")
+
+
+def physical_cores() -> int:
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    try:
+        import cpuinfo
+
+        return set(cpuinfo.get_cpu_info().get("flags", []))
+    except Exception:  # cpuinfo shells out and can fail on exotic platforms; flags are then unknown
+        return set()
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpus() -> list[dict[str, Any]]:
+    """Name, memory and driver of each NVIDIA GPU via nvidia-smi; empty where there is none."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return []
+    rows = [line.split(", ") for line in out.strip().splitlines() if line.strip()]
+    return [{"name": r[0], "memory": r[1], "driver": r[2]} for r in rows if len(r) == 3]
+
+
+def onnxruntime_providers() -> list[str]:
+    try:
+        import onnxruntime
+
+        return list(onnxruntime.get_available_providers())
+    except ImportError:
+        return []
+
+
+def fingerprint(threads: int) -> dict[str, Any]:
+    flags = cpu_flags()
+    return {
+        "cpu": cpu_model(),
+        "arch": platform.machine(),
+        "physical_cores": physical_cores(),
+        "logical_cores": psutil.cpu_count(),
+        "threads": threads,
+        "int8_flags": {f: f in flags for f in INT8_FLAGS},
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "hostname": platform.node(),
+        "gpus": gpus(),
+        "onnxruntime_providers": onnxruntime_providers(),
+        "versions": library_versions(),
+    }

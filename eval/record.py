@@ -1,0 +1,76 @@
+"""The versioned JSON record a bench run writes; `compress report` and `compress check` read it.
+
+Schema `compress.bench/1` (top level):
+  schema       "compress.bench/1"
+  created      UTC timestamp
+  machine      fingerprint (eval.machine): cpu, int8 flags, threads, gpus, library versions, EPs
+  settings     every harness setting that shaped the numbers (threads, workloads, warm-up, budgets,
+               isolation: how variants were kept from stealing each other's cores)
+  data         source, split, number of examples
+  variants     list, first = baseline; each has:
+    name, path, sha256, backend, device, precision, provider|attention, lineage (stages that made it)
+    size        {file_bytes, parameters, size_ratio (baseline bytes / this)}
+    memory      {baseline_rss_mb, loaded_rss_mb, peak_rss_mb, peak_increment_mb[, gpu_peak_mb, gpu_method]}
+    accuracy    {metrics {accuracy, f1, mcc, n}, accuracy_delta_points, agreement, predictions, probabilities}
+    latency     list of {workload, batch_size, length (null = real lengths), runs, p50_ms, p90_ms,
+                 p99_ms, mean_ms, min_ms, run_p50_ms, seq_per_s, speedup_p50, throughput_ratio}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from compress.errors import CompressError
+
+SCHEMA = "compress.bench/1"
+REQUIRED = {"schema", "created", "machine", "settings", "data", "variants"}
+VARIANT_REQUIRED = {"name", "path", "backend", "precision", "device", "size", "latency"}
+LATENCY_REQUIRED = {"workload", "runs", "p50_ms", "p90_ms", "p99_ms", "seq_per_s"}
+
+
+def validate(record: dict[str, Any], where: str = "record") -> dict[str, Any]:
+    """Raise CompressError naming the first missing or wrong part of a bench record."""
+    if record.get("schema") != SCHEMA:
+        raise CompressError(f"{where}: not a {SCHEMA} record (schema: {record.get('schema')!r})")
+    missing = REQUIRED - set(record)
+    if missing:
+        raise CompressError(f"{where}: missing {', '.join(sorted(missing))}")
+    if not record["variants"]:
+        raise CompressError(f"{where}: no variants")
+    for i, variant in enumerate(record["variants"]):
+        gap = VARIANT_REQUIRED - set(variant)
+        if gap:
+            raise CompressError(f"{where}: variant {i} lacks {', '.join(sorted(gap))}")
+        for entry in variant["latency"]:
+            gap = LATENCY_REQUIRED - set(entry)
+            if gap:
+                raise CompressError(f"{where}: variant {variant['name']} latency entry lacks {', '.join(sorted(gap))}")
+    return record
+
+
+def write(record: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Validate, then write atomically (temp file + rename)."""
+    validate(record)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(record, fh, indent=1)
+        fh.write("\n")
+    os.replace(tmp, target)
+    return target
+
+
+def load(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise CompressError(f"bench record {p} not found")
+    try:
+        record = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise CompressError(f"{p} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    return validate(record, str(p))

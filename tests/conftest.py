@@ -1,0 +1,55 @@
+"""Shared fixtures: real SST-2 slices from ../shared/datasets and tiny real BERTs cut from the default model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir() -> Path:
+    if not (SHARED_DATA / "sst2").is_dir():
+        pytest.skip(f"real SST-2 data not found at {SHARED_DATA}")
+    os.environ["COMPRESS_DATA_DIR"] = str(SHARED_DATA)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return SHARED_DATA
+
+
+def cut_bert(directory: Path, layers: int, labels=None, seed: int = 0) -> Path:
+    """The default MiniLM BERT reduced to its first `layers` layers, with a fresh 2-way head, saved."""
+    import torch
+
+    from compress.data import LabelSpace
+    from compress.models import load_classifier, load_tokenizer, resolve_model
+
+    torch.manual_seed(seed)
+    labels = labels or LabelSpace(("0", "1"), ("negative", "positive"))
+    model = load_classifier("default", labels)
+    model.bert.encoder.layer = model.bert.encoder.layer[:layers]
+    model.config.num_hidden_layers = layers
+    model.save_pretrained(directory)
+    load_tokenizer(resolve_model("default")).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A 2-layer real BERT classifier (untrained head): small enough for fast CPU tests."""
+    return cut_bert(tmp_path_factory.mktemp("tiny_bert"), layers=2)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_bert(tmp_path_factory) -> Path:
+    """The 2-layer BERT fine-tuned briefly on a real SST-2 slice: clearly better than chance."""
+    from compress.finetune import FinetuneConfig, finetune
+
+    base = cut_bert(tmp_path_factory.mktemp("tiny_base"), layers=2)
+    out = tmp_path_factory.mktemp("tiny_trained") / "model"
+    finetune(FinetuneConfig(model=str(base), max_train_examples=1500, max_eval_examples=200, epochs=1,
+                            batch_size=32, learning_rate=1e-4, max_length=64), out)
+    return out

@@ -1,0 +1,127 @@
+"""`compress bench` end to end on a tiny real BERT: runners agree, the record is complete, errors are clear."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compress.errors import CompressError
+from eval import record
+from eval.bench import BenchConfig, bench, summary_table
+from eval.runners import VariantSpec, open_runner
+
+FAST = dict(max_eval_examples=48, batch_sizes=[1, 4], lengths=[16], real_batch_sizes=[8], real_examples=16,
+            warmup=1, min_runs=5, real_min_runs=2, time_budget=0.2, threads=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(trained_tiny_bert, tmp_path_factory) -> Path:
+    from compress.export import ExportConfig, export
+
+    out = tmp_path_factory.mktemp("bench_onnx") / "onnx"
+    export(ExportConfig(model=str(trained_tiny_bert), max_eval_examples=16), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def result(trained_tiny_bert, tiny_onnx):
+    return bench([str(trained_tiny_bert), str(tiny_onnx)], BenchConfig(**FAST), progress=False)
+
+
+def test_pytorch_and_onnx_runners_give_the_same_predictions(result):
+    torch_v, onnx_v = result["variants"]
+    assert torch_v["backend"] == "pytorch" and onnx_v["backend"] == "onnxruntime"
+    assert onnx_v["accuracy"]["agreement"] == 1.0
+    assert np.allclose(torch_v["accuracy"]["probabilities"], onnx_v["accuracy"]["probabilities"], atol=1e-4)
+    assert onnx_v["accuracy"]["accuracy_delta_points"] == pytest.approx(0.0)
+
+
+def test_record_has_every_workload_with_percentiles_and_ratios(result):
+    record.validate(result)
+    names = [e["workload"] for e in result["variants"][0]["latency"]]
+    assert names == ["b1xl16", "b4xl16", "real-b8"]
+    for variant in result["variants"]:
+        for entry in variant["latency"]:
+            assert entry["runs"] >= 2
+            assert entry["p50_ms"] <= entry["p90_ms"] <= entry["p99_ms"]
+            assert entry["speedup_p50"] > 0
+    assert all(e["speedup_p50"] == 1.0 for e in result["variants"][0]["latency"])
+
+
+def test_record_carries_machine_memory_size_and_lineage(result, trained_tiny_bert):
+    machine = result["machine"]
+    assert machine["threads"] == 1 and "avx512_vnni" in machine["int8_flags"]
+    assert "CPUExecutionProvider" in machine["onnxruntime_providers"]
+    assert "isolation" in result["settings"]
+    for variant in result["variants"]:
+        assert variant["memory"]["peak_rss_mb"] >= variant["memory"]["loaded_rss_mb"] > 0
+        assert variant["size"]["file_bytes"] > 1e6 and variant["size"]["parameters"] > 1e6
+        assert len(variant["sha256"]) == 64
+    onnx_lineage = [step["stage"] for step in result["variants"][1]["lineage"]]
+    assert onnx_lineage[:2] == ["export", "finetune"]
+    assert "| variant |" in summary_table(result)
+
+
+def test_onnx_memory_probe_does_not_import_torch(result):
+    torch_v, onnx_v = result["variants"]
+    assert onnx_v["memory"]["baseline_rss_mb"] < torch_v["memory"]["baseline_rss_mb"]
+
+
+def test_unknown_model_path_is_a_clear_error(tmp_path):
+    with pytest.raises(CompressError, match="not found"):
+        bench([str(tmp_path / "missing")], BenchConfig(**FAST), progress=False)
+
+
+def test_corrupt_onnx_file_is_a_clear_error(tiny_onnx, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in tiny_onnx.iterdir():
+        if f.suffix != ".onnx" and f.is_file():
+            (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "model.onnx").write_bytes(b"this is not a protobuf")
+    with pytest.raises(CompressError, match="not a valid ONNX file"):
+        open_runner(VariantSpec.parse(str(broken)))
+
+
+def test_cuda_device_without_gpu_is_a_clear_error(trained_tiny_bert):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(CompressError, match="no CUDA GPU"):
+        open_runner(VariantSpec.parse(str(trained_tiny_bert)), device="cuda")
+
+
+def test_missing_execution_provider_names_the_available_ones(tiny_onnx):
+    import onnxruntime
+
+    if "TensorrtExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("TensorRT is installed")
+    with pytest.raises(CompressError, match="not installed; available: .*CPUExecutionProvider"):
+        open_runner(VariantSpec.parse(f"{tiny_onnx}@tensorrt"))
+
+
+def test_dataset_labels_that_the_model_lacks_are_refused(trained_tiny_bert, tmp_path):
+    (tmp_path / "dev.tsv").write_text("sentence\tlabel\ngood\tjoy\nbad\tanger\n")
+    config = BenchConfig(**{**FAST, "data": str(tmp_path), "max_eval_examples": None})
+    with pytest.raises(CompressError, match="not one of the model's labels"):
+        bench([str(trained_tiny_bert)], config, progress=False)
+
+
+def test_fp16_pytorch_on_cpu_is_refused(trained_tiny_bert):
+    with pytest.raises(CompressError, match="needs --device cuda"):
+        open_runner(VariantSpec.parse(f"{trained_tiny_bert}@fp16"))
+
+
+@pytest.mark.gpu
+def test_cuda_runners_agree_with_cpu(trained_tiny_bert, tiny_onnx):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    config = BenchConfig(**{**FAST, "device": "cuda"})
+    out = bench([str(trained_tiny_bert), f"{trained_tiny_bert}@fp16", f"{trained_tiny_bert}@bf16"], config,
+                progress=False)
+    assert all(v["device"] == "cuda" for v in out["variants"])
+    assert all(v["accuracy"]["agreement"] > 0.9 for v in out["variants"])
+    assert out["variants"][0]["memory"]["gpu_peak_mb"] > 0

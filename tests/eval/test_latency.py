@@ -1,0 +1,82 @@
+"""Latency statistics, workloads and the interleaved measurement loop."""
+
+import numpy as np
+import pytest
+
+from eval import latency
+
+
+class FakeRunner:
+    """Sleeps a fixed time per batch and records the order in which it was called."""
+
+    def __init__(self, name, seconds, log):
+        self.name, self.seconds, self.log = name, seconds, log
+
+    def prepare(self, batch):
+        return batch
+
+    def run(self, prepared):
+        import time
+
+        self.log.append(self.name)
+        time.sleep(self.seconds)
+
+
+def rows(lengths):
+    return [{"input_ids": list(range(1, n + 1)), "attention_mask": [1] * n} for n in lengths]
+
+
+def test_percentile_summary_matches_numpy_in_milliseconds():
+    values = [0.001 * i for i in range(1, 101)]
+    out = latency.percentile_summary(values)
+    assert out["p50_ms"] == pytest.approx(np.percentile(np.arange(1, 101), 50))
+    assert out["p90_ms"] == pytest.approx(np.percentile(np.arange(1, 101), 90))
+    assert out["p99_ms"] == pytest.approx(np.percentile(np.arange(1, 101), 99))
+    assert out["min_ms"] == pytest.approx(1.0)
+
+
+def test_ratios_are_baseline_over_variant_for_latency_and_inverse_for_throughput():
+    base = {"p50_ms": 30.0, "seq_per_s": 100.0}
+    fast = {"p50_ms": 10.0, "seq_per_s": 250.0}
+    r = latency.ratios(base, fast)
+    assert r["speedup_p50"] == pytest.approx(3.0)
+    assert r["throughput_ratio"] == pytest.approx(2.5)
+
+
+def test_fixed_shape_pads_and_truncates_to_exact_length_with_mask():
+    w = latency.fixed_shape(rows([3, 10]), batch_size=3, length=5, pad_id=0)
+    batch = w.batches[0]
+    assert batch["input_ids"].shape == (3, 5)
+    assert batch["attention_mask"][0].tolist() == [1, 1, 1, 0, 0]
+    assert batch["attention_mask"][1].tolist() == [1, 1, 1, 1, 1]
+    assert batch["input_ids"][2].tolist() == batch["input_ids"][0].tolist()  # rows cycle when the batch is larger
+    assert w.sequences == 3
+
+
+def test_real_lengths_pads_each_batch_to_its_longest_row_and_bucketing_sorts():
+    w = latency.real_lengths(rows([5, 2, 9, 3]), batch_size=2, pad_id=0)
+    assert [b["input_ids"].shape for b in w.batches] == [(2, 5), (2, 9)]
+    bucketed = latency.real_lengths(rows([5, 2, 9, 3]), batch_size=2, pad_id=0, bucket=True)
+    assert [b["input_ids"].shape for b in bucketed.batches] == [(2, 3), (2, 9)]
+    assert w.sequences == bucketed.sequences == 4
+
+
+def test_measure_interleaves_variants_and_reports_the_faster_one_faster():
+    log = []
+    slow, fast = FakeRunner("slow", 0.004, log), FakeRunner("fast", 0.001, log)
+    work = latency.fixed_shape(rows([4]), 1, 4, 0)
+    settings = latency.LatencySettings(warmup=1, min_runs=4, max_runs=8, budget_s=0.05)
+    out = latency.measure_pairs([(slow, work), (fast, work)], settings, progress=False)
+    assert out[0]["runs"] >= 4 and out[1]["runs"] >= 4
+    assert out[0]["p50_ms"] > 2 * out[1]["p50_ms"]
+    timed = log[2:]  # after one warm-up call each
+    first_switch = timed.index("fast")
+    assert "slow" in timed[first_switch:], "variants must alternate in rounds, not run one after the other"
+
+
+def test_measure_stops_at_max_runs():
+    runner = FakeRunner("a", 0.0, [])
+    out = latency.measure_pairs([(runner, latency.fixed_shape(rows([2]), 1, 2, 0))],
+                                latency.LatencySettings(warmup=0, min_runs=5, max_runs=20, budget_s=100,
+                                                        stable_tolerance=-1), progress=False)
+    assert 20 <= out[0]["runs"] < 30
