@@ -39,6 +39,9 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Itera
     check_output_dir(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the artifact should be as readable as any new folder
     try:
         yield tmp
         if final.exists():

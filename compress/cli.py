@@ -42,6 +42,21 @@ def _finetune(sub) -> None:
     p.set_defaults(run=lambda a: _show(finetune(from_args(FinetuneConfig, a), a.output, a.overwrite)))
 
 
+@command("distill")
+def _distill(sub) -> None:
+    from compress.distill import DistillConfig, distill
+
+    p = sub.add_parser("distill", help="distil a fine-tuned classifier into a student with fewer layers",
+                       description="Distil a fine-tuned teacher into a student cut from its own layers: fewer "
+                       "encoder layers, the teacher's embeddings, pooler and classifier. Trains on hard labels and "
+                       "the teacher's soft targets, optionally hidden states and attentions. Writes an HF model "
+                       "directory with tokenizer, metrics.json and manifest.json. Runs data-parallel under "
+                       "torchrun or accelerate launch.")
+    add_arguments(p, DistillConfig)
+    _output_options(p, "student model")
+    p.set_defaults(run=lambda a: _show(distill(from_args(DistillConfig, a), a.output, a.overwrite)))
+
+
 @command("bench")
 def _bench(sub) -> None:
     from eval.bench import BenchConfig
@@ -96,6 +111,69 @@ def _quantize(sub) -> None:
     add_arguments(p, QuantizeConfig, skip=("max_train_examples",))
     _output_options(p, "quantized model")
     p.set_defaults(run=lambda a: _show(quantize(from_args(QuantizeConfig, a), a.output, a.overwrite)))
+
+
+@command("run")
+def _run(sub) -> None:
+    p = sub.add_parser("run", help="run a YAML recipe of stages, reusing cached stage outputs",
+                       description="Run the stages of a recipe (configs/*.yaml) in order. Each stage's output is "
+                       "cached under a key of its settings and inputs, so a re-run does only what changed and an "
+                       "interrupted run resumes where it stopped. The whole recipe is validated before any work.")
+    p.add_argument("recipe", help="recipe file, e.g. configs/quick.yaml")
+    p.add_argument("--dry-run", action="store_true", help="validate and show what would run or is cached")
+
+    def run(a):
+        from compress.recipe import run_recipe
+
+        _print_json(run_recipe(a.recipe, a.dry_run))
+    p.set_defaults(run=run)
+
+
+@command("report")
+def _report(sub) -> None:
+    p = sub.add_parser("report", help="turn bench records into a Markdown + HTML report with plots",
+                       description="Write README.md, a self-contained index.html and PNG plots (accuracy vs "
+                       "latency with the Pareto front, latency per shape, size per variant) from bench records.")
+    p.add_argument("records", nargs="+", metavar="RESULTS", help="bench JSON records (compress bench -o)")
+    p.add_argument("-o", "--output", required=True, help="report directory (replaced as a whole)")
+    p.add_argument("--title", default="compress report", help="report title")
+
+    def run(a):
+        from eval.report import write_report
+
+        print(f"wrote {write_report(a.records, a.output, a.title)}/README.md and index.html")
+    p.set_defaults(run=run)
+
+
+@command("check")
+def _check(sub) -> None:
+    from eval.check import Tolerances
+
+    p = sub.add_parser("check", help="regression gate: fail when a candidate is slower, larger or less accurate",
+                       description="Compare a candidate bench record with a committed baseline record. Exits 1 and "
+                       "names each regressed metric; latency is compared relative to a reference variant measured "
+                       "in the same run, never as absolute times.")
+    p.add_argument("candidate", help="bench record of the change under test")
+    p.add_argument("--baseline", required=True, help="committed bench record to compare with")
+    add_arguments(p, Tolerances)
+    p.add_argument("--summary", help="also write the machine-readable summary (JSON) here")
+
+    def run(a):
+        from eval import record
+        from eval.check import check, describe
+
+        summary = check(record.load(a.candidate), record.load(a.baseline), from_args(Tolerances, a))
+        if a.summary:
+            with open(a.summary, "w") as fh:
+                json.dump(summary, fh, indent=1)
+        print("\n".join(describe(summary)))
+        if not summary["passed"]:
+            raise SystemExit(1)
+    p.set_defaults(run=run)
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2, default=str))
 
 
 def _show(manifest: dict) -> None:

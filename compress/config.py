@@ -45,18 +45,21 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        kind, _ = _base_type(hints[f.name])
+        kind, optional = _base_type(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flag = "--" + f.name.replace("_", "-")
-        text = f.metadata.get("help", "")
+        text = f.metadata.get("help", "").replace("%", "%%")  # argparse %-formats help text
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                                 help=text if "default" in text else f"{text} (default: {default})")
         elif kind is list:
-            item = typing.get_args(hints[f.name]) or (str,)
+            listed = hints[f.name]
+            if optional:  # list[int] | None: the list type inside the union
+                listed = next(a for a in typing.get_args(listed) if a is not type(None))
+            item = typing.get_args(listed) or (str,)
             item_type = _base_type(item[0])[0]
             parser.add_argument(flag, nargs="+", type=item_type, default=default, metavar=f.name.upper(),
-                                help=f"{text} (default: {' '.join(map(str, default)) or 'none'})")
+                                help=f"{text} (default: {' '.join(map(str, default or ())) or 'none'})")
         else:
             parser.add_argument(flag, type=kind, default=default, choices=f.metadata.get("choices"),
                                 metavar=None if f.metadata.get("choices") else f.name.upper(),

@@ -129,6 +129,14 @@ def _label_sort_key(value: str) -> tuple[int, Any]:
         return (1, value)
 
 
+def data_location(source: str | os.PathLike) -> Path | None:
+    """The local file or folder a data source reads, if any (named datasets under $COMPRESS_DATA_DIR too)."""
+    if str(source) in NAMED and os.environ.get("COMPRESS_DATA_DIR"):
+        local = Path(os.environ["COMPRESS_DATA_DIR"]) / str(source)
+        return local if local.is_dir() else None
+    return Path(source) if Path(source).exists() else None
+
+
 def load_split(source: str | os.PathLike, split: str = "train", columns: Columns = Columns()) -> LabelledText:
     """Read one split. `source` is a file, a directory of split files, a saved HF dataset, or a name (sst2)."""
     names: dict[str, str] = {}
@@ -264,7 +272,9 @@ def _to_labelled(rows: list[dict], columns: Columns, names: dict[str, str], orig
     if not rows:
         raise CompressError(f"{origin}: the dataset is empty")
     available = list(rows[0])
-    text = _pick(available, columns.text, TEXT_COLUMNS, "text", origin)
+    # A column whose pair partner is present comes first: QNLI has both `question` and `sentence`.
+    paired = [t for t in TEXT_COLUMNS if PAIR_COLUMNS.get(t) in available]
+    text = _pick(available, columns.text, paired + list(TEXT_COLUMNS), "text", origin)
     label = _pick(available, columns.label, LABEL_COLUMNS, "label", origin)
     pair = columns.text_pair
     if pair is not None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
-from compress.config import option, to_dict
+from compress.artifacts import check_output_dir
+from compress.config import option
 from compress.data import DataConfig, load_task_from
 from compress.models import load_classifier, load_tokenizer, resolve_model
-from compress.training import TrainConfig, featurize, is_main_process, train
+from compress.training import TrainConfig, featurize, save_trained, train
 
 
 @dataclass
@@ -34,21 +33,5 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     train_features = featurize(tokenizer, train_data, labels, config.max_length)
     eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
     result = train(model, train_features, eval_features, tokenizer.pad_token_id, config, description="finetune")
-    metrics = {"eval": result.best["eval"] if result.best else None, "best_epoch": result.best and result.best["epoch"],
-               "history": result.history, "steps": result.steps, "train_examples": len(train_data),
-               "eval_examples": len(eval_data), "train_seconds": round(result.train_seconds, 1)}
-    manifest = None
-    if is_main_process():
-        with atomic_output_dir(output_dir, overwrite) as tmp:
-            model.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
-            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-            manifest = write_manifest(tmp, "finetune", _inputs(config, source), to_dict(config), metrics, started)
-    return manifest or {"metrics": metrics}
-
-
-def _inputs(config: DataConfig, model_source: str) -> dict[str, str]:
-    inputs = {"model": model_source}
-    if Path(config.data).exists():
-        inputs["data"] = config.data
-    return inputs
+    metrics = {**result.summary(), "train_examples": len(train_data), "eval_examples": len(eval_data)}
+    return save_trained(output_dir, overwrite, "finetune", model, tokenizer, source, config, metrics, started)

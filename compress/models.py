@@ -49,8 +49,9 @@ def load_tokenizer(name_or_path: str):
 
     try:
         return AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=False)
-    except OSError as exc:
-        raise CompressError(f"cannot load a tokenizer for {name_or_path}: {_first_line(exc)}") from exc
+    except (OSError, ValueError, TypeError) as exc:  # a directory without tokenizer files gives TypeError
+        raise CompressError(f"cannot load a tokenizer for {name_or_path} (are its tokenizer files there?): "
+                            f"{_first_line(exc)}") from exc
 
 
 def load_classifier(name_or_path: str | os.PathLike | None, labels: LabelSpace | None = None,

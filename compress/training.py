@@ -9,18 +9,22 @@ the best weights, progress, and data parallelism (accelerate: the same code runs
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from compress.config import option
-from compress.data import LabelledText, LabelSpace
+from compress.artifacts import atomic_output_dir, write_manifest
+from compress.config import option, to_dict
+from compress.data import DataConfig, data_location, LabelledText, LabelSpace
 from compress.metrics import classification_metrics
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -62,6 +66,13 @@ class TrainResult:
     steps: int = 0
     examples_seen: int = 0
     train_seconds: float = 0.0
+    processes: int = 1
+
+    def summary(self) -> dict[str, Any]:
+        """The figures every training stage reports in its metrics."""
+        return {"eval": self.best["eval"] if self.best else None, "best_epoch": self.best and self.best["epoch"],
+                "history": self.history, "steps": self.steps, "processes": self.processes,
+                "train_seconds": round(self.train_seconds, 1)}
 
 
 def seed_everything(seed: int) -> None:
@@ -136,12 +147,19 @@ def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, features: Features, pad_id: int, batch_size: int = 128,
-                   device: torch.device | str = "cpu") -> np.ndarray:
-    """Logits in the original row order (batches are length-sorted for speed, then put back)."""
+                   device: torch.device | str = "cpu", progress: str | None = None) -> np.ndarray:
+    """Logits in the original row order (batches are length-sorted for speed, then put back).
+
+    `progress` names a progress bar, for passes long enough that silence would look like a hang.
+    """
+    from tqdm.auto import tqdm
+
     was_training = model.training
     model.eval()
     out = np.zeros((len(features), model.config.num_labels), dtype=np.float32)
-    for batch in loader(features, pad_id, batch_size, shuffle=False):
+    batches = loader(features, pad_id, batch_size, shuffle=False)
+    for batch in tqdm(batches, desc=progress, unit="batch", disable=progress is None or not is_main_process(),
+                      dynamic_ncols=True):
         logits = model(**{k: v.to(device) for k, v in model_inputs(batch).items()}).logits
         out[batch["idx"].numpy()] = logits.float().cpu().numpy()
     model.train(was_training)
@@ -183,7 +201,7 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
     schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
     wrapped, optimizer, data, schedule = accelerator.prepare(model, optimizer, data, schedule)
 
-    result = TrainResult()
+    result = TrainResult(processes=accelerator.num_processes)
     best_state, best_score = None, -math.inf
     bar = tqdm(total=total, desc=description, unit="step", disable=not accelerator.is_local_main_process,
                dynamic_ncols=True)
@@ -220,7 +238,8 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
                 result.best = record
             if accelerator.is_local_main_process:
                 bar.write(f"{description} epoch {epoch} step {result.steps}: loss {running:.4f}, "
-                          + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "n"))
+                          + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "n"),
+                          file=sys.stderr)  # stdout carries only the stage's JSON summary
         result.history.append(record)
     bar.close()
     result.train_seconds = time.time() - started
@@ -235,3 +254,22 @@ def is_main_process() -> bool:
     from accelerate import PartialState
 
     return PartialState().is_main_process
+
+
+def save_trained(output_dir: str | Path, overwrite: bool, stage: str, model: torch.nn.Module, tokenizer,
+                 model_source: str, config: DataConfig, metrics: dict[str, Any], started: float) -> dict[str, Any]:
+    """Write a trained checkpoint with its tokenizer, metrics.json and a manifest; return the manifest.
+
+    The manifest names `model_source` as the `model` input, so lineage walks back to the parent
+    checkpoint, and the data file when the data is one. Only the main process writes; the others
+    return just the metrics.
+    """
+    if not is_main_process():
+        return {"metrics": metrics}
+    location = data_location(config.data)
+    inputs = {"model": model_source, **({"data": str(location)} if location else {})}
+    with atomic_output_dir(output_dir, overwrite) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        return write_manifest(tmp, stage, inputs, to_dict(config), metrics, started)

@@ -12,7 +12,7 @@ from compress.config import option, to_dict
 from compress.data import DataConfig, load_split
 from compress.errors import CompressError
 from compress.onnx_model import onnx_file, is_onnx_model
-from eval import accuracy, latency, machine, memory, record
+from eval import accuracy, calibration, fidelity, latency, machine, memory, record, robustness
 from eval.runners import VariantSpec, model_dir, open_runner
 
 ISOLATION = ("variants interleaved round by round in one process, ONNX Runtime intra-op spinning off; "
@@ -38,6 +38,12 @@ class BenchConfig(DataConfig):
     accuracy: bool = option(True, "score each variant on the eval split")
     memory: bool = option(True, "measure peak memory of each variant in a fresh subprocess")
     names: list[str] = option([], "display names for the variants, in order (default: directory names)")
+    calibration_bins: int = option(15, "equal-width confidence bins for the expected calibration error")
+    perturbations: list[str] = option(["typos", "word_dropout", "case"], "robustness checks on perturbed eval "
+                                      "text (typos, word_dropout, case); give 'none' to skip")
+    perturbation_rates: list[float] = option([0.05, 0.15], "fraction of characters (typos) or words changed")
+    extra_eval: list[str] = option([], "extra labelled evaluation sets (any source --data takes, optionally "
+                                       "SOURCE:SPLIT), scored separately as out-of-domain accuracy")
 
 
 def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict[str, Any]:
@@ -64,6 +70,7 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
     if config.accuracy:
         for runner, feats, variant in zip(runners, features, variants):
             variant["accuracy"] = accuracy.score(runner, feats)
+        _scorecard(runners, data, features, variants, config)
 
     settings = latency.LatencySettings(config.warmup, config.min_runs, 1000, config.time_budget)
     real_settings = latency.LatencySettings(config.warmup and 1, config.real_min_runs, 1000, config.time_budget)
@@ -92,6 +99,32 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
         "data": {"source": data.origin, "split": config.eval_split, "examples": len(data)},
         "variants": variants,
     }
+
+
+def _scorecard(runners, data, features, variants, config: BenchConfig) -> None:
+    """Fidelity to the baseline, calibration, robustness to perturbed text and out-of-domain accuracy."""
+    base = variants[0]["accuracy"]
+    kinds = [k for k in config.perturbations if k != "none"]
+    noisy = [(k, rate, robustness.perturb(data, k, rate, seed=0)) for k in kinds for rate in config.perturbation_rates]
+    extra = []
+    for item in config.extra_eval:
+        source, _, split = item.rpartition(":") if ":" in item and not Path(item).exists() else (item, "", "")
+        extra.append((item, load_split(source, split or config.eval_split, config.columns)))
+    for runner, feats, variant in zip(runners, features, variants):
+        acc = variant["accuracy"]
+        clean = acc["metrics"]["accuracy"]
+        card = {"fidelity": fidelity.fidelity(base["probabilities"], acc["probabilities"], runner.labels.names),
+                "calibration": calibration.calibration(acc["probabilities"], feats.labels, config.calibration_bins),
+                "robustness": [], "out_of_domain": []}
+        for kind, rate, perturbed in noisy:
+            score = accuracy.score(runner, accuracy.features_for(runner, perturbed, config.max_length))
+            card["robustness"].append({"perturbation": kind, "rate": rate,
+                                       "accuracy": score["metrics"]["accuracy"],
+                                       "drop_points": 100 * (clean - score["metrics"]["accuracy"])})
+        for name, extra_data in extra:
+            score = accuracy.score(runner, accuracy.features_for(runner, extra_data, config.max_length))
+            card["out_of_domain"].append({"data": name, "origin": extra_data.origin, **score["metrics"]})
+        variant["scorecard"] = card
 
 
 def _measure(runners, workloads, settings, variants, progress) -> None:

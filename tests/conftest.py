@@ -12,6 +12,14 @@ SHARED_DATA = ROOT.parent / "shared" / "datasets"
 
 
 @pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tests check behaviour, not speed; one thread avoids thrashing when CPU cores are shared."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def data_dir() -> Path:
     if not (SHARED_DATA / "sst2").is_dir():
         pytest.skip(f"real SST-2 data not found at {SHARED_DATA}")
@@ -21,7 +29,11 @@ def data_dir() -> Path:
 
 
 def cut_bert(directory: Path, layers: int, labels=None, seed: int = 0) -> Path:
-    """The default MiniLM BERT reduced to its first `layers` layers, with a fresh 2-way head, saved."""
+    """The default MiniLM BERT reduced to `layers` evenly spaced layers ending at its last, with a fresh head.
+
+    The last layer is kept because this sentence-embedding model's [CLS] vector only becomes
+    input-dependent there; a cut of its first layers trains to the majority class.
+    """
     import torch
 
     from compress.data import LabelSpace
@@ -30,7 +42,9 @@ def cut_bert(directory: Path, layers: int, labels=None, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     labels = labels or LabelSpace(("0", "1"), ("negative", "positive"))
     model = load_classifier("default", labels)
-    model.bert.encoder.layer = model.bert.encoder.layer[:layers]
+    total = len(model.bert.encoder.layer)
+    keep = [-(-(i + 1) * total // layers) - 1 for i in range(layers)]
+    model.bert.encoder.layer = torch.nn.ModuleList(model.bert.encoder.layer[i] for i in keep)
     model.config.num_hidden_layers = layers
     model.save_pretrained(directory)
     load_tokenizer(resolve_model("default")).save_pretrained(directory)

@@ -1,0 +1,261 @@
+"""Stage `distill`: a shallower student cut from the teacher's own layers, trained to imitate it.
+
+The student is a copy of the teacher that keeps its embeddings, pooler, classifier and a subset of
+its encoder layers (default: the top layer of each of N near-equal blocks of teacher layers), so it
+starts from weights that already solve the task rather than from scratch. It is then trained with
+the shared loop (compress.training.train) on a weighted sum of hard-label cross-entropy, soft-target
+KL at a temperature, hidden-state MSE and MiniLM-style attention transfer; a zero weight leaves its
+term out entirely, together with the teacher outputs only that term needs.
+
+Students that are also narrower (fewer heads, a smaller FFN) are out of scope here: the pruning
+stage removes width, and distil-then-prune composes the two.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from compress.artifacts import check_output_dir
+from compress.config import option
+from compress.data import DataConfig, LabelledText, LabelSpace, load_task_from
+from compress.errors import CompressError
+from compress.losses import attention_kl, hidden_state_mse, soft_target_kl
+from compress.models import load_classifier, load_tokenizer, resolve_model
+from compress.training import (TrainConfig, evaluate, featurize, model_inputs, predict_logits, save_trained,
+                               train)
+
+DEFAULT_STUDENT_LAYERS = 3
+
+
+@dataclass
+class DistillConfig(TrainConfig, DataConfig):
+    """Settings of `compress distill`."""
+
+    teacher: str | None = option(None, "fine-tuned teacher: an HF checkpoint directory (required); the student "
+                                       "is cut from it and uses its labels and tokenizer")
+    student_layers: int | None = option(None, "encoder layers of the student, fewer than the teacher's "
+                                              f"(default: {DEFAULT_STUDENT_LAYERS}, or as many as --student-layer-ids)")
+    student_layer_ids: list[int] = option([], "zero-based teacher layers the student's layers are copied from, in "
+                                              "order; none given: the top layer of each of N near-equal blocks, "
+                                              "e.g. 6->3: 1 3 5, 6->2: 2 5, 6->1: 5, 12->4: 2 5 8 11")
+    ce_weight: float = option(0.5, "weight of cross-entropy on the hard labels; --kd-weight 0 --ce-weight 1 is "
+                                   "plain fine-tuning of the same student initialisation (the no-distillation "
+                                   "baseline)")
+    kd_weight: float = option(0.5, "weight of the KL divergence to the teacher's softened class distribution at "
+                                   "--temperature, scaled by T^2 (Hinton et al.)")
+    temperature: float = option(2.0, "softmax temperature of the soft-target term; higher spreads the teacher's "
+                                     "probability over more classes")
+    hidden_weight: float = option(0.0, "weight of the MSE between hidden states: embedding output with embedding "
+                                       "output, each student layer with the teacher layer it was copied from; "
+                                       "runs the teacher on every step")
+    attention_weight: float = option(0.0, "weight of MiniLM-style attention transfer: KL between the teacher's and "
+                                          "the student's last-layer self-attention distributions; switches both "
+                                          "models to eager attention (slower) and runs the teacher on every step")
+    cache_teacher: bool = option(True, "compute the teacher's logits for all training rows once, up front, so "
+                                       "training steps skip the teacher (default: on); it still runs every step "
+                                       "when --hidden-weight or --attention-weight is on, because caching its "
+                                       "hidden states for the whole training set would not fit in memory")
+    augment: int = option(0, "augmented copies per training example (0: off), each with --augment-fraction of its "
+                             "words replaced by [MASK] or a random vocabulary word and labelled by the teacher's "
+                             "prediction; an epoch then takes (1+N) times as many steps")
+    augment_fraction: float = option(0.15, "fraction of the words replaced in each augmented copy (at least one)")
+    allow_pickle: bool = option(False, "allow loading pickled (.bin) weights, which can run code; only for trusted files")
+
+
+def default_layer_ids(teacher_layers: int, student_layers: int) -> list[int]:
+    """The top layer of each of `student_layers` near-equal blocks of teacher layers (ceil((i+1)L/N) - 1).
+
+    Top layers because each block's last layer holds what the block computed; the teacher's last
+    layer is always kept, so the student's final representation starts as the one the classifier
+    was trained on.
+    """
+    return [-(-(i + 1) * teacher_layers // student_layers) - 1 for i in range(student_layers)]
+
+
+def choose_layer_ids(config: DistillConfig, teacher_layers: int) -> list[int]:
+    ids = list(config.student_layer_ids)
+    count = config.student_layers if config.student_layers is not None else len(ids) or DEFAULT_STUDENT_LAYERS
+    if ids and len(ids) != count:
+        raise CompressError(f"--student-layers is {count} but {len(ids)} --student-layer-ids were given")
+    if not 1 <= count < teacher_layers:
+        raise CompressError(f"the student needs fewer layers than the teacher's {teacher_layers} (and at least "
+                            f"one), got {count}")
+    if not ids:
+        return default_layer_ids(teacher_layers, count)
+    if ids != sorted(set(ids)) or not all(0 <= i < teacher_layers for i in ids):
+        raise CompressError(f"--student-layer-ids must be increasing teacher layers in 0..{teacher_layers - 1}, "
+                            f"got {' '.join(map(str, ids))}")
+    return ids
+
+
+def encoder_layers(model: torch.nn.Module, name: str) -> torch.nn.ModuleList:
+    layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise CompressError(f"{name} is not a BERT-style encoder (no encoder.layer list); distill supports "
+                            "BERT, RoBERTa, ELECTRA and their kin")
+    return layers
+
+
+def build_student(teacher: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Module:
+    """A copy of `teacher` with only encoder layers `layer_ids`, in that order; everything else copied as is."""
+    student = copy.deepcopy(teacher)
+    kept = encoder_layers(student, "the teacher")
+    student.base_model.encoder.layer = torch.nn.ModuleList(kept[i] for i in layer_ids)
+    student.config.num_hidden_layers = len(layer_ids)
+    return student
+
+
+def augmented(data: LabelledText, copies: int, fraction: float, vocabulary: Sequence[str], mask_token: str,
+              seed: int) -> LabelledText:
+    """`data` followed by `copies` perturbed versions of each row, in row order (TinyBERT-style, without its MLM).
+
+    Each copy replaces round(fraction * words), at least one, of its words, each by `mask_token` or
+    a random vocabulary word with equal chance. The copies keep their source's label only so the
+    rows can be encoded; distill relabels them with the teacher's predictions.
+    """
+    rng = random.Random(seed)
+
+    def perturb(text: str) -> str:
+        words = text.split()
+        if not words:
+            return text
+        for i in rng.sample(range(len(words)), max(1, round(fraction * len(words)))):
+            words[i] = mask_token if rng.random() < 0.5 else rng.choice(vocabulary)
+        return " ".join(words)
+
+    sources = [i for i in range(len(data)) for _ in range(copies)]
+    texts = [perturb(data.texts[i]) for i in sources]
+    pairs = data.pairs + [perturb(data.pairs[i]) for i in sources] if data.pairs is not None else None
+    return LabelledText(data.texts + texts, pairs, data.labels + [data.labels[i] for i in sources], data.names,
+                        f"{data.origin}+{copies}x augmented")
+
+
+def word_vocabulary(tokenizer) -> list[str]:
+    """Whole alphabetic words of the tokenizer's vocabulary (no ##pieces, specials or punctuation), in id order."""
+    return [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1]) if token.isalpha()]
+
+
+class DistillLoss:
+    """`(student, batch) -> (loss, parts)` for the shared loop: the weighted sum of the enabled terms.
+
+    `parts` holds each enabled term unweighted. Only terms with a non-zero weight are computed, the
+    student and the teacher are asked for hidden states or attentions only when a term uses them,
+    and the teacher runs only when a term needs it online: with `teacher_logits` (one row per
+    training row, looked up by the batch's `idx`) soft targets cost no teacher pass.
+    """
+
+    def __init__(self, weights: dict[str, float], temperature: float = 1.0, teacher: torch.nn.Module | None = None,
+                 layer_ids: Sequence[int] = (), teacher_logits: torch.Tensor | None = None):
+        self.weights = {term: w for term, w in weights.items() if w}
+        self.temperature = temperature
+        self.teacher = teacher
+        self.teacher_logits = teacher_logits
+        # Embedding output with embedding output, then student layer j with its source teacher layer.
+        self.pairs = [(0, 0)] + [(j + 1, i + 1) for j, i in enumerate(layer_ids)]
+        self.outputs = {"output_hidden_states": "hidden" in self.weights,
+                        "output_attentions": "attention" in self.weights}
+        self.online = any(self.outputs.values()) or ("kd" in self.weights and teacher_logits is None)
+
+    def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]):
+        inputs = model_inputs(batch)
+        student = model(**inputs, **self.outputs)
+        teacher = None
+        if self.online:
+            with torch.no_grad():
+                teacher = self.teacher(**inputs, **self.outputs)
+        parts = {}
+        if "ce" in self.weights:
+            parts["ce"] = F.cross_entropy(student.logits, batch["labels"])
+        if "kd" in self.weights:
+            targets = teacher.logits if teacher is not None else self.teacher_logits[batch["idx"]]
+            parts["kd"] = soft_target_kl(student.logits, targets, self.temperature)
+        if "hidden" in self.weights:
+            parts["hidden"] = hidden_state_mse(student.hidden_states, teacher.hidden_states, self.pairs,
+                                               batch["attention_mask"])
+        if "attention" in self.weights:
+            parts["attention"] = attention_kl(student.attentions[-1], teacher.attentions[-1], batch["attention_mask"])
+        loss = sum(self.weights[term] * value for term, value in parts.items())
+        return loss, {term: value.item() for term, value in parts.items()}
+
+
+def checked_weights(config: DistillConfig) -> dict[str, float]:
+    """The loss weights by term, after checking them and the other numeric settings."""
+    weights = {"ce": config.ce_weight, "kd": config.kd_weight, "hidden": config.hidden_weight,
+               "attention": config.attention_weight}
+    negative = [term for term, w in weights.items() if w < 0]
+    if negative:
+        raise CompressError(f"--{negative[0]}-weight must not be negative")
+    if not any(weights.values()):
+        raise CompressError("all loss weights are zero; give at least one of --ce-weight, --kd-weight, "
+                            "--hidden-weight, --attention-weight")
+    if config.temperature <= 0:
+        raise CompressError(f"--temperature must be positive, got {config.temperature}")
+    if config.augment < 0 or not 0 < config.augment_fraction <= 1:
+        raise CompressError("--augment must be 0 or more and --augment-fraction in (0, 1]")
+    return weights
+
+
+def load_teacher(config: DistillConfig, attention: bool) -> tuple[torch.nn.Module, str]:
+    if not config.teacher:
+        raise CompressError("give the fine-tuned teacher with --teacher DIR")
+    if not Path(config.teacher).is_dir():
+        raise CompressError(f"teacher {config.teacher} not found (give a fine-tuned checkpoint directory)")
+    source = resolve_model(config.teacher, config.allow_pickle)
+    # The attentions the loss compares exist only on the eager path; sdpa is faster everywhere else.
+    teacher = load_classifier(source, None, config.allow_pickle, "eager" if attention else "sdpa")
+    if not any(a.endswith("ForSequenceClassification") for a in teacher.config.architectures or []):
+        raise CompressError(f"teacher {config.teacher} has no classification head; fine-tune it first")
+    return teacher, source
+
+
+def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
+    """Distil `config.teacher` into a shallower student; write its best checkpoint, metrics.json and a manifest."""
+    from accelerate import PartialState
+
+    started = time.time()
+    check_output_dir(Path(output_dir), overwrite)
+    weights = checked_weights(config)
+    teacher, source = load_teacher(config, attention=bool(weights["attention"]))
+    teacher_layers = encoder_layers(teacher, f"teacher {config.teacher}")
+    layer_ids = choose_layer_ids(config, len(teacher_layers))
+    tokenizer = load_tokenizer(source)
+    train_data, eval_data, _ = load_task_from(config, config.seed)
+    labels = LabelSpace.from_id2label(teacher.config.id2label)
+    originals = len(train_data)
+    if config.augment:
+        train_data = augmented(train_data, config.augment, config.augment_fraction, word_vocabulary(tokenizer),
+                               tokenizer.mask_token, config.seed)
+    train_features = featurize(tokenizer, train_data, labels, config.max_length)
+    eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
+
+    student = build_student(teacher, layer_ids)
+    if weights["attention"]:
+        # HF returns attention probabilities after dropout, which would no longer be distributions.
+        student.base_model.encoder.layer[-1].attention.self.dropout.p = 0.0
+    device = PartialState().device
+    teacher.eval().requires_grad_(False).to(device)
+    pad_id = tokenizer.pad_token_id
+    cache = config.cache_teacher and weights["kd"] > 0 and not (weights["hidden"] or weights["attention"])
+    teacher_logits = None
+    if cache or config.augment:
+        teacher_logits = predict_logits(teacher, train_features, pad_id, config.eval_batch_size, device,
+                                        progress="teacher logits")
+        # Augmented rows have no true label: their hard label is the teacher's prediction.
+        train_features.labels[originals:] = teacher_logits[originals:].argmax(-1).tolist()
+    loss = DistillLoss(weights, config.temperature, teacher, layer_ids,
+                       torch.from_numpy(teacher_logits).to(device) if cache else None)
+    teacher_eval = evaluate(teacher, eval_features, pad_id, config.eval_batch_size, device)
+    result = train(student, train_features, eval_features, pad_id, config, loss, description="distill")
+
+    metrics = {**result.summary(), "train_examples": originals, "augmented_examples": len(train_features) - originals,
+               "eval_examples": len(eval_data), "teacher_eval": teacher_eval, "teacher_layers": len(teacher_layers),
+               "student_layer_ids": layer_ids, "teacher_cached": cache}
+    return save_trained(output_dir, overwrite, "distill", student, tokenizer, source, config, metrics, started)

@@ -1,0 +1,163 @@
+"""Stage `export`: a Hugging Face classifier checkpoint as an ONNX model, checked against PyTorch.
+
+The output directory holds model.onnx with the tokenizer and config.json beside it, so it loads both
+in a plain onnxruntime.InferenceSession and with optimum's ORTModelForSequenceClassification.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
+from compress.config import option, to_dict
+from compress.data import DataConfig, LabelSpace, load_split
+from compress.errors import CompressError
+from compress.models import load_classifier, load_tokenizer, resolve_model
+from compress.onnx_model import MODEL_FILE, onnx_logits, session
+from compress.training import Features, featurize, loader, model_inputs, predict_logits
+
+# Operators the transformer optimizer fuses; their counts show whether fusion found the attention blocks.
+FUSED_OPERATORS = ("Attention", "MultiHeadAttention", "EmbedLayerNormalization", "SkipLayerNormalization",
+                   "LayerNormalization", "BiasGelu", "FastGelu", "Gelu")
+
+
+@dataclass
+class ExportConfig(DataConfig):
+    """Settings of `compress export`; the data settings choose the real examples of the parity check."""
+
+    model: str | None = option(None, "fine-tuned checkpoint directory to export")
+    max_eval_examples: int | None = option(128, "examples of the eval split the ONNX logits are compared with "
+                                                "PyTorch's on (all when empty)")
+    opset: int = option(17, "ONNX opset version")
+    max_length: int = option(128, "tokens per parity example; longer inputs are truncated")
+    parity_batch_sizes: list[int] = option([1, 8, 32], "batch sizes of the parity check; batches are padded to "
+                                                       "their longest row, so each size also tests other lengths")
+    parity_tolerance: float = option(1e-4, "largest absolute logit difference from PyTorch allowed for the "
+                                           "float32 graph, plain and optimized")
+    optimize: bool = option(False, "fuse attention, LayerNorm and GELU with ONNX Runtime's transformer optimizer")
+    fp16: bool = option(False, "convert the graph to float16 for GPU inference (inputs and logits keep their "
+                               "types)")
+    fp16_parity_tolerance: float = option(5e-2, "largest absolute logit difference from PyTorch allowed for the "
+                                                "float16 graph (float16 keeps ~3 significant digits)")
+    allow_pickle: bool = option(False, "allow loading pickled (.bin) weights, which can run code; only for "
+                                       "trusted files")
+
+
+def export(config: ExportConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
+    """Export `config.model` to ONNX, optionally optimize and convert it to float16, checking parity each step."""
+    started = time.time()
+    check_output_dir(Path(output_dir), overwrite)
+    if not config.model:
+        raise CompressError("export needs --model, the checkpoint directory to export")
+    if not config.parity_batch_sizes or min(config.parity_batch_sizes) < 1:
+        raise CompressError("--parity-batch-sizes must list positive batch sizes")
+    source = resolve_model(config.model, config.allow_pickle)
+    tokenizer = load_tokenizer(source)
+    # Eager attention: ONNX Runtime's attention fusion was only seen to match the eager MatMul/Softmax graph.
+    model = load_classifier(source, allow_pickle=config.allow_pickle, attn_implementation="eager").eval()
+    features = _parity_features(config, tokenizer)
+    pad_id = tokenizer.pad_token_id
+    reference = {size: predict_logits(model, features, pad_id, size) for size in config.parity_batch_sizes}
+
+    def check(file: Path, stage: str, tolerance: float, providers: list[str] | None = None) -> dict[str, Any]:
+        return _parity(file, stage, features, pad_id, reference, tolerance, providers)
+
+    with atomic_output_dir(output_dir, overwrite) as tmp:
+        file = tmp / MODEL_FILE
+        inputs = _export_graph(model, tokenizer, features, file, config.opset)
+        parity = {"exported": check(file, "exported", config.parity_tolerance)}
+        metrics: dict[str, Any] = {"inputs": inputs, "opset": config.opset}
+        if config.optimize:
+            metrics["fused_operators"] = _optimize(file, for_gpu=config.fp16)
+            parity["optimized"] = check(file, "optimized", config.parity_tolerance)
+        if config.fp16:
+            _to_fp16(file)
+            parity["fp16"] = check(file, "float16", config.fp16_parity_tolerance, _fp16_providers())
+        metrics["parity"] = parity
+        metrics["model_mb"] = round(file.stat().st_size / 2**20, 2)
+        model.config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        return write_manifest(tmp, "export", {"model": source}, to_dict(config), metrics, started)
+
+
+def _parity_features(config: ExportConfig, tokenizer) -> Features:
+    data = load_split(config.data, config.eval_split, config.columns).sample(config.max_eval_examples)
+    # Parity compares logits only, so the labels need merely to encode, whatever the model's own label set.
+    return featurize(tokenizer, data, LabelSpace.from_data(data), config.max_length)
+
+
+def _export_graph(model: torch.nn.Module, tokenizer, features: Features, file: Path, opset: int) -> list[str]:
+    """Trace `model` to `file` with dynamic batch and sequence axes; returns the graph's input names."""
+    sample = model_inputs(next(iter(loader(features, tokenizer.pad_token_id, batch_size=2))))
+    # Positional arguments in forward()'s order, because the legacy exporter names graph inputs by position.
+    names = [p for p in inspect.signature(model.forward).parameters if p in sample]
+    axes = {name: {0: "batch", 1: "sequence"} for name in names} | {"logits": {0: "batch"}}
+    # The legacy TorchScript exporter rather than dynamo: it takes input_names/output_names as given, so the
+    # graph has the input_ids/attention_mask/token_type_ids -> logits signature optimum and the harness expect,
+    # and its eager-attention graph is the one ONNX Runtime's transformer optimizer fuses.
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
+        warnings.filterwarnings("ignore", message="The feature will be removed")
+        try:
+            torch.onnx.export(model, tuple(sample[n] for n in names), str(file), input_names=names,
+                              output_names=["logits"], dynamic_axes=axes, opset_version=opset, dynamo=False)
+        except (RuntimeError, ValueError) as exc:  # OnnxExporterError is a RuntimeError
+            raise CompressError(f"ONNX export failed at opset {opset}: {str(exc).strip().splitlines()[0]}") from None
+    return names
+
+
+def _parity(file: Path, stage: str, features: Features, pad_id: int, reference: dict[int, np.ndarray],
+            tolerance: float, providers: list[str] | None) -> dict[str, Any]:
+    """Largest logit difference and argmax agreement between the graph and PyTorch, at every batch size."""
+    sess = session(file, providers=providers)
+    worst, agree = 0.0, []
+    for size, expected in reference.items():
+        logits = onnx_logits(sess, features, pad_id, size)
+        worst = max(worst, float(np.abs(logits - expected).max()))
+        agree.append(logits.argmax(-1) == expected.argmax(-1))
+    lengths = [len(r["input_ids"]) for r in features.encodings]
+    result = {"max_abs_diff": worst, "label_agreement": float(np.concatenate(agree).mean()),
+              "tolerance": tolerance, "examples": len(features), "batch_sizes": list(reference),
+              "sequence_lengths": [min(lengths), max(lengths)], "providers": sess.get_providers()}
+    if not worst <= tolerance:
+        raise CompressError(f"the {stage} ONNX graph's logits differ from PyTorch's by up to {worst:.3g} "
+                            f"(tolerance {tolerance:g}); nothing was written")
+    return result
+
+
+def _optimize(file: Path, for_gpu: bool) -> dict[str, int]:
+    """Rewrite `file` with fused transformer operators; returns how many of each the optimizer made."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    # num_heads=0 and hidden_size=0 make the optimizer read both from each attention block, which a pruned
+    # model with different head counts per layer needs.
+    optimized = optimize_model(str(file), model_type="bert", num_heads=0, hidden_size=0, use_gpu=for_gpu)
+    optimized.save_model_to_file(str(file))
+    counts = optimized.get_fused_operator_statistics()
+    return {op: counts.get(op, 0) for op in FUSED_OPERATORS}
+
+
+def _to_fp16(file: Path) -> None:
+    import onnx
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    model = OnnxModel(onnx.load(str(file)))
+    # keep_io_types: callers still feed int64 ids and read float32 logits, whatever the precision inside.
+    model.convert_float_to_float16(keep_io_types=True)
+    model.save_model_to_file(str(file))
+
+
+def _fp16_providers() -> list[str]:
+    """Check the float16 graph where it is meant to run (CUDA) when this machine has it, else on CPU."""
+    import onnxruntime as ort
+
+    cuda = "CUDAExecutionProvider"
+    return [cuda] if cuda in ort.get_available_providers() else ["CPUExecutionProvider"]

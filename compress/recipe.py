@@ -1,0 +1,256 @@
+"""`compress run`: a YAML recipe of stages, validated up front, each stage cached by what made it.
+
+A recipe names a base model, data defaults and an ordered list of stages. Every stage's output
+lands in `workdir/NAME-KEY`, where KEY hashes the stage type, its resolved settings, the key (or,
+for the base model and data files, the content hash) of its inputs and the toolkit version. A
+re-run finds unchanged stages already there; a changed setting changes that stage's key and, through
+the chain, every later one. Stage outputs are written atomically, so an interrupted run resumes at
+the stage that was cut off. This module sits at the top with the CLI: it may use `eval`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from compress import __version__
+from compress.artifacts import atomic_output_dir, hash_path
+from compress.config import from_mapping, to_dict
+from compress.data import DataConfig, data_location
+from compress.errors import CompressError
+from compress.models import resolve_model
+
+
+@dataclass(frozen=True)
+class StageType:
+    """How the runner drives one kind of stage: its settings class, entry point and model kinds."""
+
+    module: str
+    config: str
+    function: str
+    input_field: str            # settings field that receives the input model's path
+    accepts: tuple[str, ...]    # kinds of model it takes: "hf" checkpoints or "onnx" graphs
+    produces: str               # "hf", "onnx" or "record"
+
+    def load(self) -> tuple[type, Callable]:
+        module = importlib.import_module(self.module)
+        return getattr(module, self.config), getattr(module, self.function)
+
+
+STAGES: dict[str, StageType] = {
+    "finetune": StageType("compress.finetune", "FinetuneConfig", "finetune", "model", ("hf",), "hf"),
+    "distill": StageType("compress.distill", "DistillConfig", "distill", "teacher", ("hf",), "hf"),
+    "prune": StageType("compress.prune", "PruneConfig", "prune", "model", ("hf",), "hf"),
+    "export": StageType("compress.export", "ExportConfig", "export", "model", ("hf",), "onnx"),
+    "quantize": StageType("compress.quantize", "QuantizeConfig", "quantize", "model", ("onnx",), "onnx"),
+    "bench": StageType("eval.bench", "BenchConfig", "bench", "", ("hf", "onnx"), "record"),
+}
+KIND_NAMES = {"hf": "a Hugging Face checkpoint", "onnx": "an ONNX model"}
+RECIPE_KEYS = ("name", "workdir", "model", "data", "stages", "report")
+STAGE_KEYS = ("stage", "name", "input", "variants")
+BENCH_RECORD = "bench.json"
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Keeps each mapping key's line number so errors can point into the recipe file."""
+
+
+def _mapping_with_lines(loader, node):
+    mapping = LineDict(loader.construct_mapping(node, deep=True))
+    mapping.lines = {k.value: k.start_mark.line + 1 for k, _ in node.value}
+    return mapping
+
+
+class LineDict(dict):
+    lines: dict[str, int] = {}
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_lines)
+
+
+@dataclass
+class PlannedStage:
+    index: int
+    name: str
+    type: str
+    settings: Any                    # the stage's settings dataclass, input path filled in at run time
+    inputs: list[str]                # names of earlier stages (or "model" for the base model)
+    key: str = ""
+    output: Path = Path()
+    variants: list[tuple[str, str]] = field(default_factory=list)  # bench only: (stage name, model path)
+
+
+@dataclass
+class Recipe:
+    name: str
+    file: Path
+    workdir: Path
+    model: str
+    report: Path | None
+    stages: list[PlannedStage] = field(default_factory=list)
+
+
+def load_recipe(path: str | os.PathLike) -> Recipe:
+    """Parse and validate a recipe completely; nothing runs until every stage checks out."""
+    file = Path(path)
+    if not file.exists():
+        raise CompressError(f"recipe {file} not found")
+    try:
+        raw = yaml.load(file.read_text(), Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        raise CompressError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise CompressError(f"{file}: a recipe is a mapping with keys {', '.join(RECIPE_KEYS)}")
+    lines = getattr(raw, "lines", {})
+    for key in raw:
+        if key not in RECIPE_KEYS:
+            raise CompressError(f"{file}, line {lines.get(key)}: unknown key {key!r}; allowed: {', '.join(RECIPE_KEYS)}")
+    stages = raw.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise CompressError(f"{file}: 'stages' must be a non-empty list")
+    model = str(raw.get("model", "default"))
+    try:
+        resolve_model(model)
+    except CompressError as exc:
+        raise CompressError(f"{file}, line {lines.get('model')}: {exc}") from None
+    data_defaults = raw.get("data") or {}
+    if isinstance(data_defaults, str):
+        data_defaults = {"data": data_defaults}
+    from_mapping(DataConfig, data_defaults, f"{file}: data", getattr(data_defaults, "lines", None))
+    recipe = Recipe(str(raw.get("name", file.stem)), file, Path(raw.get("workdir", f"artifacts/{file.stem}")),
+                    model, Path(raw["report"]) if raw.get("report") else None)
+    made: dict[str, str] = {"model": "hf"}
+    for index, entry in enumerate(stages, 1):
+        recipe.stages.append(_plan_stage(file, index, entry, made, data_defaults))
+    return recipe
+
+
+def _plan_stage(file: Path, index: int, entry: Any, made: dict[str, str], data_defaults: dict) -> PlannedStage:
+    where = f"{file}: stage {index}"
+    if not isinstance(entry, dict) or "stage" not in entry:
+        raise CompressError(f"{where}: each stage is a mapping with a 'stage' key ({', '.join(STAGES)})")
+    lines = getattr(entry, "lines", {})
+    kind = entry["stage"]
+    if kind not in STAGES:
+        raise CompressError(f"{where}, line {lines.get('stage')}: unknown stage {kind!r}; known: {', '.join(STAGES)}")
+    spec = STAGES[kind]
+    name = str(entry.get("name", kind))
+    if name in made:
+        raise CompressError(f"{where}, line {lines.get('name', lines.get('stage'))}: a stage named {name!r} exists "
+                            "already; give this one a distinct 'name'")
+    config_cls, _ = spec.load()
+    settings_keys = {k: v for k, v in entry.items() if k not in STAGE_KEYS}
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    defaults = {k: v for k, v in data_defaults.items() if k in fields and k not in settings_keys}
+    if spec.input_field and spec.input_field in settings_keys:
+        raise CompressError(f"{where}, line {lines.get(spec.input_field)}: set the input with 'input: STAGE', "
+                            f"not {spec.input_field!r}")
+    settings = from_mapping(config_cls, {**defaults, **settings_keys}, where, lines)
+    if kind == "bench":
+        inputs = entry.get("variants") or [n for n, k in made.items() if k in spec.accepts]
+        for variant in inputs:
+            if made.get(variant) not in spec.accepts:
+                raise CompressError(f"{where}, line {lines.get('variants')}: variant {variant!r} is not a model made "
+                                    f"by an earlier stage ({', '.join(n for n, k in made.items() if k != 'record')})")
+    else:
+        wanted = entry.get("input")
+        if wanted is None:
+            wanted = next((n for n in reversed(made) if made[n] in spec.accepts), None)
+        if wanted is None or made.get(wanted) not in spec.accepts:
+            raise CompressError(f"{where}, line {lines.get('input', lines.get('stage'))}: {kind} needs "
+                                f"{' or '.join(KIND_NAMES[k] for k in spec.accepts)} as input, and no earlier stage "
+                                f"{'named ' + repr(wanted) + ' ' if wanted else ''}makes one")
+        inputs = [wanted]
+    made[name] = spec.produces
+    return PlannedStage(index, name, kind, settings, list(inputs))
+
+
+def _content_key(settings: Any) -> dict[str, str]:
+    """Content hashes of data files a stage reads, so edited data invalidates the cache."""
+    value = getattr(settings, "data", None)
+    if value is None:
+        return {}
+    location = data_location(value)
+    return {"data": hash_path(location) if location else str(value)}
+
+
+def _key(stage: PlannedStage, input_keys: list[str]) -> str:
+    settings = to_dict(stage.settings)
+    spec = STAGES[stage.type]
+    if spec.input_field:
+        settings.pop(spec.input_field, None)
+    payload = {"stage": stage.type, "settings": settings, "inputs": input_keys, "data": _content_key(stage.settings),
+               "version": __version__}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def plan(recipe: Recipe) -> list[PlannedStage]:
+    """Fill in each stage's cache key and output directory."""
+    keys = {"model": hash_path(resolve_model(recipe.model))}
+    paths = {"model": resolve_model(recipe.model)}
+    for stage in recipe.stages:
+        stage.key = _key(stage, [keys[i] for i in stage.inputs])
+        stage.output = recipe.workdir / f"{stage.name}-{stage.key[:12]}"
+        keys[stage.name] = stage.key
+        paths[stage.name] = str(stage.output)
+        spec = STAGES[stage.type]
+        if spec.input_field:
+            stage.settings = dataclasses.replace(stage.settings, **{spec.input_field: paths[stage.inputs[0]]})
+        else:
+            stage.variants = [(i, paths[i]) for i in stage.inputs]
+    return recipe.stages
+
+
+def run_recipe(path: str | os.PathLike, dry_run: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every stage that is not cached yet; return {stage name: output directory, ...}."""
+    recipe = load_recipe(path)
+    stages = plan(recipe)
+    outputs, ran = {}, []
+    for stage in stages:
+        label = f"[{stage.index}/{len(stages)}] {stage.name} ({stage.type})"
+        outputs[stage.name] = str(stage.output)
+        if stage.output.exists():
+            log(f"{label}: cached at {stage.output}")
+            continue
+        if dry_run:
+            log(f"{label}: would run -> {stage.output}")
+            continue
+        log(f"{label}: running -> {stage.output}")
+        started = time.time()
+        _run_stage(stage)
+        ran.append(stage.name)
+        log(f"{label}: done in {time.time() - started:.0f} s")
+    result = {"recipe": recipe.name, "outputs": outputs, "ran": ran}
+    record_file = next((Path(outputs[s.name]) / BENCH_RECORD for s in reversed(stages) if s.type == "bench"), None)
+    if record_file and recipe.report and not dry_run:
+        from eval.report import write_report
+
+        write_report([record_file], recipe.report, title=f"compress run {recipe.file}")
+        log(f"report: {recipe.report / 'README.md'} and {recipe.report / 'index.html'}")
+        result["report"] = str(recipe.report)
+    result["record"] = str(record_file) if record_file else None
+    return result
+
+
+def _run_stage(stage: PlannedStage) -> None:
+    _, function = STAGES[stage.type].load()
+    if stage.type != "bench":
+        function(stage.settings, stage.output)
+        return
+    from eval import record
+    from eval.bench import summary_table
+
+    names = [n for n, _ in stage.variants]
+    result = function([p for _, p in stage.variants], dataclasses.replace(stage.settings, names=names))
+    with atomic_output_dir(stage.output) as tmp:
+        record.write(result, tmp / BENCH_RECORD)
+        (tmp / "summary.md").write_text(summary_table(result) + "\n")

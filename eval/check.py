@@ -1,0 +1,108 @@
+"""`compress check`: the regression gate between a candidate bench record and a committed baseline.
+
+Latency is never compared as absolute time across machines: each variant's p50 is divided by the
+p50 of a reference variant measured in the same run, and those relative figures are compared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from compress.config import option
+from compress.errors import CompressError
+
+
+@dataclass
+class Tolerances:
+    """How much worse than the baseline a candidate may be before the gate fails."""
+
+    max_accuracy_drop: float = option(0.5, "accuracy points a variant may lose against the baseline record")
+    max_latency_increase: float = option(0.15, "relative increase allowed in latency relative to the reference "
+                                               "variant (0.15 = 15%)")
+    max_size_increase: float = option(0.02, "relative increase allowed in file size")
+    max_memory_increase: float = option(0.25, "relative increase allowed in peak memory above the interpreter's own")
+    max_agreement_drop: float = option(2.0, "points of label agreement with the run's reference a variant may lose")
+    max_flip_rate: float | None = option(None, "largest fraction of eval predictions a variant may flip against "
+                                               "its run's reference (e.g. 0.03)")
+    max_ece_increase: float = option(0.03, "increase allowed in expected calibration error")
+    reference: str | None = option(None, "variant whose latency the others are divided by (default: each record's "
+                                         "first variant)")
+    workloads: list[str] = option([], "latency workloads to compare (default: all present in both records)")
+
+
+def _by_name(rec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in rec["variants"]}
+
+
+def _relative_latency(rec: dict[str, Any], reference: str) -> dict[str, dict[str, float]]:
+    variants = _by_name(rec)
+    if reference not in variants:
+        raise CompressError(f"reference variant {reference!r} is not in the record ({', '.join(variants)})")
+    ref = {e["workload"]: e["p50_ms"] for e in variants[reference]["latency"]}
+    return {name: {e["workload"]: e["p50_ms"] / ref[e["workload"]] for e in v["latency"] if e["workload"] in ref}
+            for name, v in variants.items()}
+
+
+def check(candidate: dict[str, Any], baseline: dict[str, Any], tol: Tolerances) -> dict[str, Any]:
+    """Compare every variant the baseline has; a variant missing from the candidate is itself a failure."""
+    reference = tol.reference or baseline["variants"][0]["name"]
+    base_rel, cand_rel = _relative_latency(baseline, reference), _relative_latency(candidate, reference)
+    base_v, cand_v = _by_name(baseline), _by_name(candidate)
+    failures, checks = [], []
+
+    def compare(variant: str, metric: str, base: float, cand: float, limit: float, worse_if_higher: bool) -> None:
+        regressed = cand > limit if worse_if_higher else cand < limit
+        entry = {"variant": variant, "metric": metric, "baseline": base, "candidate": cand, "limit": limit,
+                 "regressed": regressed}
+        checks.append(entry)
+        if regressed:
+            failures.append(entry)
+
+    for name, base in base_v.items():
+        cand = cand_v.get(name)
+        if cand is None:
+            failures.append({"variant": name, "metric": "present", "baseline": True, "candidate": False,
+                             "regressed": True})
+            continue
+        if "accuracy" in base and "accuracy" in cand:
+            b, c = base["accuracy"]["metrics"]["accuracy"] * 100, cand["accuracy"]["metrics"]["accuracy"] * 100
+            compare(name, "accuracy", b, c, b - tol.max_accuracy_drop, worse_if_higher=False)
+            if name != reference and "agreement" in base["accuracy"] and "agreement" in cand["accuracy"]:
+                b, c = base["accuracy"]["agreement"] * 100, cand["accuracy"]["agreement"] * 100
+                compare(name, "agreement", b, c, b - tol.max_agreement_drop, worse_if_higher=False)
+        if "scorecard" in base and "scorecard" in cand:
+            b, c = base["scorecard"]["calibration"]["ece"], cand["scorecard"]["calibration"]["ece"]
+            compare(name, "ece", b, c, b + tol.max_ece_increase, worse_if_higher=True)
+        if tol.max_flip_rate is not None and "scorecard" in cand and name != reference:
+            b = base.get("scorecard", {}).get("fidelity", {}).get("flip_rate", 0.0)
+            compare(name, "flip_rate", b, cand["scorecard"]["fidelity"]["flip_rate"], tol.max_flip_rate,
+                    worse_if_higher=True)
+        b, c = base["size"]["file_bytes"], cand["size"]["file_bytes"]
+        compare(name, "file_bytes", b, c, b * (1 + tol.max_size_increase), worse_if_higher=True)
+        if "memory" in base and "memory" in cand:
+            b, c = base["memory"]["peak_increment_mb"], cand["memory"]["peak_increment_mb"]
+            compare(name, "peak_memory_mb", b, c, b * (1 + tol.max_memory_increase), worse_if_higher=True)
+        if name == reference:
+            continue
+        shared = [w for w in base_rel[name] if w in cand_rel.get(name, {}) and (not tol.workloads or w in tol.workloads)]
+        for workload in shared:
+            b, c = base_rel[name][workload], cand_rel[name][workload]
+            compare(name, f"latency/{workload} (x {reference})", b, c, b * (1 + tol.max_latency_increase),
+                    worse_if_higher=True)
+    return {"passed": not failures, "reference": reference, "failures": failures, "checks": checks}
+
+
+def describe(summary: dict[str, Any]) -> list[str]:
+    """One line per regressed metric, or one line saying all passed."""
+    if summary["passed"]:
+        return [f"check passed: {len(summary['checks'])} comparisons within tolerance "
+                f"(latency relative to {summary['reference']})"]
+    lines = []
+    for f in summary["failures"]:
+        if f["metric"] == "present":
+            lines.append(f"REGRESSION {f['variant']}: variant missing from the candidate record")
+        else:
+            lines.append(f"REGRESSION {f['variant']} {f['metric']}: {f['candidate']:.4g} vs baseline "
+                         f"{f['baseline']:.4g} (limit {f['limit']:.4g})")
+    return lines

@@ -1,0 +1,259 @@
+"""`compress report`: bench records -> a Markdown README, a self-contained HTML page and PNG plots."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from compress.artifacts import atomic_output_dir
+from eval import record
+from eval.pareto import pareto_front
+
+HEADLINE_WORKLOADS = ("b1xl128", "real-b32")
+
+
+def _variants(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """All variants of all records; ratios stay relative to each record's own baseline."""
+    out = []
+    for rec in records:
+        for v in rec["variants"]:
+            out.append({**v, "_baseline": rec["variants"][0]["name"]})
+    return out
+
+
+def _latency(v: dict[str, Any], workload: str) -> dict[str, Any] | None:
+    return next((e for e in v["latency"] if e["workload"] == workload), None)
+
+
+def _headline_workload(variants: list[dict[str, Any]]) -> str:
+    names = [e["workload"] for e in variants[0]["latency"]]
+    return next((w for w in HEADLINE_WORKLOADS if w in names), names[0])
+
+
+def _accuracy(v: dict[str, Any]) -> float | None:
+    return v["accuracy"]["metrics"]["accuracy"] * 100 if "accuracy" in v else None
+
+
+def _fmt(value: Any, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def main_table(variants: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    workload = _headline_workload(variants)
+    head = ["variant", "made by", "backend", "precision", "accuracy %", "Δ pts", "agreement %", "size MB", "size x",
+            "peak RSS MB", f"{workload} p50 ms", "p90 ms", "p99 ms", "speed-up x", "real-b32 seq/s", "throughput x"]
+    rows = []
+    for v in variants:
+        acc = v.get("accuracy", {})
+        lat, real = _latency(v, workload), _latency(v, "real-b32")
+        rows.append([v["name"], " ← ".join(step["stage"] for step in v.get("lineage", [])) or "-", v["backend"],
+                     v["precision"], _fmt(_accuracy(v)), _fmt(acc.get("accuracy_delta_points"), "+.2f"),
+                     _fmt(acc.get("agreement", None) and acc["agreement"] * 100, ".1f"),
+                     _fmt(v["size"]["file_bytes"] / 1e6, ".1f"), _fmt(v["size"].get("size_ratio")),
+                     _fmt(v.get("memory", {}).get("peak_rss_mb"), ".0f"),
+                     _fmt(lat and lat["p50_ms"]), _fmt(lat and lat["p90_ms"]), _fmt(lat and lat["p99_ms"]),
+                     _fmt(lat and lat.get("speedup_p50")), _fmt(real and real["seq_per_s"], ".1f"),
+                     _fmt(real and real.get("throughput_ratio"))])
+    return head, rows
+
+
+def latency_table(variants: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    head = ["variant", "workload", "runs", "p50 ms", "p90 ms", "p99 ms", "seq/s", "speed-up x (p50)"]
+    rows = [[v["name"], e["workload"], str(e["runs"]), _fmt(e["p50_ms"]), _fmt(e["p90_ms"]), _fmt(e["p99_ms"]),
+             _fmt(e["seq_per_s"], ".1f"), _fmt(e.get("speedup_p50"))] for v in variants for e in v["latency"]]
+    return head, rows
+
+
+def scorecard_table(variants: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Fidelity, calibration, robustness and out-of-domain accuracy: is it still the same model?"""
+    carded = [v for v in variants if "scorecard" in v]
+    if not carded:
+        return [], []
+    noise = [(r["perturbation"], r["rate"]) for r in carded[0]["scorecard"]["robustness"]]
+    extra = [o["data"] for o in carded[0]["scorecard"]["out_of_domain"]]
+    head = ["variant", "agreement %", "flips (by direction)", "KL mean", "ECE", "confidence / accuracy %"]
+    head += [f"{k}@{r:g} drop pts" for k, r in noise] + [f"OOD {name} acc %" for name in extra]
+    rows = []
+    for v in carded:
+        card = v["scorecard"]
+        fid, cal = card["fidelity"], card["calibration"]
+        directions = ", ".join(f"{k}: {n}" for k, n in fid["flips_by_direction"].items())
+        row = [v["name"], _fmt(fid["agreement"] * 100, ".1f"), f"{fid['flips']} ({directions})",
+               _fmt(fid["kl_mean"], ".4f"), _fmt(cal["ece"], ".4f"),
+               f"{cal['mean_confidence'] * 100:.1f} / {cal['accuracy'] * 100:.1f}"]
+        row += [_fmt(r["drop_points"], "+.2f") for r in card["robustness"]]
+        row += [_fmt(o["accuracy"] * 100) for o in card["out_of_domain"]]
+        rows.append(row)
+    return head, rows
+
+
+def _markdown_table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _html_table(head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def plots(variants: list[dict[str, Any]], out: Path) -> dict[str, Path]:
+    """accuracy_vs_latency.png (Pareto front marked), latency_per_shape.png, size.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = {}
+    workload = _headline_workload(variants)
+    names = [v["name"] for v in variants]
+    scored = [(v, _latency(v, workload)) for v in variants if _accuracy(v) is not None and _latency(v, workload)]
+    if scored:
+        points = [(lat["p50_ms"], _accuracy(v)) for v, lat in scored]
+        front = pareto_front(points)
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        ax.scatter([p[0] for p in points], [p[1] for p in points], color="#888", zorder=2)
+        for (v, _), (x, y) in zip(scored, points):
+            ax.annotate(v["name"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "-o", color="#d62728",
+                label="Pareto front", zorder=3)
+        ax.set_xlabel(f"{workload} latency p50 (ms)")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.set_title("Accuracy vs latency")
+        files["accuracy_vs_latency"] = out / "accuracy_vs_latency.png"
+        fig.tight_layout()
+        fig.savefig(files["accuracy_vs_latency"], dpi=110)
+        plt.close(fig)
+
+    workloads = [e["workload"] for e in variants[0]["latency"]]
+    fig, ax = plt.subplots(figsize=(max(7, len(workloads) * 1.4), 4.5))
+    width = 0.8 / len(variants)
+    for i, v in enumerate(variants):
+        values = [(_latency(v, w) or {}).get("p50_ms", 0) for w in workloads]
+        ax.bar([x + i * width for x in range(len(workloads))], values, width, label=v["name"])
+    ax.set_xticks([x + width * (len(variants) - 1) / 2 for x in range(len(workloads))], workloads, rotation=20)
+    ax.set_yscale("log")
+    ax.set_ylabel("p50 latency per batch (ms)")
+    ax.set_title("Latency per shape")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    files["latency_per_shape"] = out / "latency_per_shape.png"
+    fig.tight_layout()
+    fig.savefig(files["latency_per_shape"], dpi=110)
+    plt.close(fig)
+
+    carded = [v for v in variants if "scorecard" in v]
+    if carded:
+        fig, ax = plt.subplots(figsize=(6, 5))
+        ax.plot([0, 1], [0, 1], "--", color="#999", label="perfect calibration")
+        for v in carded:
+            table = v["scorecard"]["calibration"]["reliability"]
+            ax.plot([b["confidence"] for b in table], [b["accuracy"] for b in table], "-o", markersize=3,
+                    label=f"{v['name']} (ECE {v['scorecard']['calibration']['ece']:.3f})")
+        ax.set_xlabel("mean confidence in bin")
+        ax.set_ylabel("accuracy in bin")
+        ax.set_title(f"Reliability diagram ({carded[0]['scorecard']['calibration']['bins']} bins)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        files["reliability"] = out / "reliability.png"
+        fig.tight_layout()
+        fig.savefig(files["reliability"], dpi=110)
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.barh(names, [v["size"]["file_bytes"] / 1e6 for v in variants], color="#1f77b4")
+    ax.invert_yaxis()
+    ax.set_xlabel("file size (MB)")
+    ax.set_title("Size per variant")
+    files["size"] = out / "size.png"
+    fig.tight_layout()
+    fig.savefig(files["size"], dpi=110)
+    plt.close(fig)
+    return files
+
+
+def _machine_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    lines = []
+    for rec in records:
+        m, s = rec["machine"], rec["settings"]
+        flags = ", ".join(f for f, on in m.get("int8_flags", {}).items() if on) or "none"
+        gpus = "; ".join(f"{g['name']} (driver {g['driver']})" for g in m.get("gpus", [])) or "none"
+        versions = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+        lines += [f"- **{rec['created']}**: {m.get('cpu')} ({m.get('physical_cores')} physical cores), "
+                  f"{s.get('threads')} intra-op threads, device {s.get('device')}; int8-relevant CPU flags: {flags}; "
+                  f"GPUs: {gpus}; ONNX Runtime providers: {', '.join(m.get('onnxruntime_providers', []))}",
+                  f"  - data: {rec['data'].get('source')} ({rec['data'].get('examples')} examples); "
+                  f"isolation: {s.get('isolation')}", f"  - versions: {versions}"]
+    return lines
+
+
+def _lineage_lines(variants: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for v in variants:
+        steps = []
+        for step in v.get("lineage", []):
+            settings = ", ".join(f"{k}={val}" for k, val in step.get("settings", {}).items())
+            steps.append(f"{step['stage']}" + (f" ({settings})" if settings else "") + f" `{step['path']}`")
+        lines.append(f"- **{v['name']}**: " + (" ← ".join(steps) or "no manifest"))
+    return lines
+
+
+def write_report(record_files: Sequence[str | os.PathLike], output: str | os.PathLike, title: str = "compress report",
+                 extra_sections: Sequence[tuple[str, str, str]] = ()) -> Path:
+    """Write README.md, index.html and the PNG plots into `output` (replaced as a whole).
+
+    `extra_sections` are (heading, markdown, html) triples appended by other harness parts.
+    """
+    records = [record.load(f) for f in record_files]
+    variants = _variants(records)
+    with atomic_output_dir(output, overwrite=True) as tmp:
+        for i, rec in enumerate(records):
+            record.write(rec, tmp / ("bench.json" if len(records) == 1 else f"bench-{i + 1}.json"))
+        files = plots(variants, tmp)
+        main_head, main_rows = main_table(variants)
+        lat_head, lat_rows = latency_table(variants)
+        sources = ", ".join(f"`{f}`" for f in record_files)
+        md = [f"# {title}", "", f"Generated by `compress report` from {sources}. Ratios (Δ, size x, speed-up x, "
+              f"throughput x) compare each variant with the first variant of its bench run "
+              f"(`{variants[0]['_baseline']}`), measured side by side.", "", "## Variants", "",
+              _markdown_table(main_head, main_rows), ""]
+        md += [f"![{name}]({path.name})" for name, path in files.items()]
+        card_head, card_rows = scorecard_table(variants)
+        if card_rows:
+            md += ["", "## Scorecard: is it still the same model?", "", "Agreement, flips and KL divergence compare "
+                   "each variant's predictions with its run's baseline on the eval split; ECE uses equal-width "
+                   "confidence bins; robustness is the accuracy drop on seeded perturbed eval text (see "
+                   "`eval/robustness.py` for what each perturbation changes).", "",
+                   _markdown_table(card_head, card_rows)]
+        md += ["", "## Latency per workload", "", _markdown_table(lat_head, lat_rows), "", "## Lineage", ""]
+        md += _lineage_lines(variants) + ["", "## Machine and settings", ""] + _machine_lines(records)
+        for heading, markdown, _ in extra_sections:
+            md += ["", f"## {heading}", "", markdown]
+        (tmp / "README.md").write_text("\n".join(md) + "\n")
+
+        images = "".join(f'<figure><img alt="{n}" src="data:image/png;base64,'
+                         f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{n.replace("_", " ")}'
+                         f"</figcaption></figure>" for n, p in files.items())
+        lineage = "".join(f"<li>{html.escape(line[2:]).replace('**', '')}</li>" for line in _lineage_lines(variants))
+        machine = "".join(f"<li>{html.escape(line.strip()[2:]).replace('**', '')}</li>" for line in _machine_lines(records))
+        extra = "".join(f"<h2>{html.escape(h)}</h2>{body}" for h, _, body in extra_sections)
+        page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}}
+table{{border-collapse:collapse;font-size:13px;margin:1em 0}}th,td{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:1em}}
+img{{max-width:640px}}</style></head><body><h1>{html.escape(title)}</h1>
+<p>Ratios compare each variant with the first variant of its bench run, measured side by side.</p>
+<h2>Variants</h2>{_html_table(main_head, main_rows)}<h2>Plots</h2>{images}
+{"<h2>Scorecard</h2>" + _html_table(card_head, card_rows) if card_rows else ""}
+<h2>Latency per workload</h2>{_html_table(lat_head, lat_rows)}<h2>Lineage</h2><ul>{lineage}</ul>
+<h2>Machine and settings</h2><ul>{machine}</ul>{extra}</body></html>"""
+        (tmp / "index.html").write_text(page)
+    return Path(output)

@@ -1,0 +1,127 @@
+"""compress.artifacts: output directories appear whole or not at all, content hashes, manifests."""
+
+import hashlib
+import json
+
+import pytest
+
+from compress.artifacts import MANIFEST, atomic_output_dir, hash_path, read_manifest, write_manifest
+from compress.errors import CompressError
+
+
+def leftovers(parent):
+    return sorted(p.name for p in parent.iterdir())
+
+
+def test_atomic_output_dir_appears_only_when_the_block_finishes(tmp_path):
+    out = tmp_path / "model"
+    with atomic_output_dir(out) as tmp:
+        (tmp / "weights").write_text("w")
+        assert not out.exists(), "the final directory must not exist while it is being written"
+        assert tmp.parent == tmp_path and tmp.name.startswith(".model.tmp-")
+    assert (out / "weights").read_text() == "w"
+    assert leftovers(tmp_path) == ["model"]
+
+
+def test_atomic_output_dir_creates_missing_parents(tmp_path):
+    with atomic_output_dir(tmp_path / "a" / "b" / "model") as tmp:
+        (tmp / "f").write_text("x")
+    assert (tmp_path / "a" / "b" / "model" / "f").exists()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_atomic_output_dir_leaves_nothing_behind_on_an_exception(tmp_path, error):
+    with pytest.raises(type(error)):
+        with atomic_output_dir(tmp_path / "model") as tmp:
+            (tmp / "half-written").write_text("x")
+            raise error
+    assert leftovers(tmp_path) == []
+
+
+def test_atomic_output_dir_refuses_an_existing_directory_without_overwrite(tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "old").write_text("keep me")
+    with pytest.raises(CompressError, match="already exists .*--overwrite"):
+        with atomic_output_dir(out):
+            pytest.fail("the block must not run")
+    assert (out / "old").read_text() == "keep me"
+    assert leftovers(tmp_path) == ["model"]
+
+
+def test_atomic_output_dir_with_overwrite_replaces_the_old_contents(tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "old").write_text("stale")
+    with atomic_output_dir(out, overwrite=True) as tmp:
+        (tmp / "new").write_text("fresh")
+    assert leftovers(out) == ["new"]
+    assert leftovers(tmp_path) == ["model"]
+
+
+def test_failed_overwrite_keeps_the_old_directory(tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "old").write_text("still here")
+    with pytest.raises(RuntimeError):
+        with atomic_output_dir(out, overwrite=True) as tmp:
+            (tmp / "new").write_text("x")
+            raise RuntimeError
+    assert leftovers(out) == ["old"]
+    assert leftovers(tmp_path) == ["model"]
+
+
+def test_hash_of_a_file_is_its_sha256(tmp_path):
+    file = tmp_path / "f.bin"
+    file.write_bytes(b"abc" * 1000)
+    assert hash_path(file) == hashlib.sha256(b"abc" * 1000).hexdigest()
+
+
+def make_tree(root, weights=b"weights"):
+    (root / "sub").mkdir(parents=True)
+    (root / "config.json").write_text("{}")
+    (root / "sub" / "model.safetensors").write_bytes(weights)
+    return root
+
+
+def test_hash_of_a_directory_is_stable_and_independent_of_its_location(tmp_path):
+    a, b = make_tree(tmp_path / "a"), make_tree(tmp_path / "b")
+    assert hash_path(a) == hash_path(a) == hash_path(b)
+
+
+def test_hash_of_a_directory_changes_with_any_byte_or_file_name(tmp_path):
+    base = hash_path(make_tree(tmp_path / "a"))
+    assert hash_path(make_tree(tmp_path / "b", weights=b"weightz")) != base
+    renamed = make_tree(tmp_path / "c")
+    (renamed / "config.json").rename(renamed / "config2.json")
+    assert hash_path(renamed) != base
+    extra = make_tree(tmp_path / "d")
+    (extra / "extra.txt").write_text("")
+    assert hash_path(extra) != base
+
+
+def test_hash_of_a_directory_ignores_its_own_manifest(tmp_path):
+    root = make_tree(tmp_path / "a")
+    before = hash_path(root)
+    (root / MANIFEST).write_text('{"created": "now"}')
+    assert hash_path(root) == before
+
+
+def test_manifest_records_inputs_with_hashes_settings_metrics_and_versions(tmp_path):
+    parent = make_tree(tmp_path / "parent")
+    out = tmp_path / "out"
+    out.mkdir()
+    written = write_manifest(out, "finetune", {"model": parent, "data": tmp_path / "absent.tsv"},
+                             {"epochs": 1.0}, {"eval": {"accuracy": 0.9}}, started=0.0)
+    on_disk = json.loads((out / MANIFEST).read_text())
+    assert on_disk == written == read_manifest(out)
+    assert on_disk["stage"] == "finetune"
+    assert on_disk["inputs"]["model"] == {"path": str(parent), "sha256": hash_path(parent)}
+    assert on_disk["inputs"]["data"]["sha256"] is None
+    assert on_disk["settings"] == {"epochs": 1.0}
+    assert on_disk["metrics"] == {"eval": {"accuracy": 0.9}}
+    assert {"python", "compress", "torch", "transformers"} <= set(on_disk["versions"])
+
+
+def test_read_manifest_of_a_directory_without_one_is_none(tmp_path):
+    assert read_manifest(tmp_path) is None

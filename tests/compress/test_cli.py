@@ -1,0 +1,197 @@
+"""compress.cli: help for every command, one-line errors with exit 2, Ctrl-C with exit 130, never a partial output."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from compress.cli import COMMANDS, main
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def write_split_dir(root, train="sentence\tlabel\ngood \t1\nbad \t0\nfine \t1\nawful \t0\n",
+                    dev="sentence\tlabel\nnice \t1\nugly \t0\n"):
+    root.mkdir()
+    (root / "train.tsv").write_text(train)
+    (root / "dev.tsv").write_text(dev)
+    return root
+
+
+def finetune_args(model, data, out, *extra):
+    return ["finetune", "--model", str(model), "--data", str(data), "-o", str(out), "--max-length", "16",
+            "--batch-size", "2", *extra]
+
+
+def assert_one_error_line(capsys, *fragments):
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("compress finetune: error: ")
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def entries(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+# Help
+
+def test_top_level_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--help"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: compress")
+    for name in COMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help_that_exits_0(capsys, command):
+    with pytest.raises(SystemExit) as exit:
+        main([command, "--help"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: compress {command}")
+
+
+def test_finetune_help_documents_data_training_and_output_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--data", "--text-pair-column", "--max-steps", "--learning-rate", "--allow-pickle", "--output",
+                   "--overwrite"):
+        assert option in out
+
+
+def test_usage_errors_exit_2_through_argparse(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["finetune", "--data", "x.tsv"])
+    assert exit.value.code == 2
+    assert "the following arguments are required: -o/--output" in capsys.readouterr().err
+
+
+# Bad input: exit 2, one line, no output directory
+
+def test_missing_data_file(tiny_bert, tmp_path, capsys):
+    assert main(finetune_args(tiny_bert, tmp_path / "missing.tsv", tmp_path / "out")) == 2
+    assert_one_error_line(capsys, "missing.tsv not found")
+    assert entries(tmp_path) == []
+
+
+def test_unknown_column_lists_the_columns(tiny_bert, tmp_path, capsys):
+    data = write_split_dir(tmp_path / "data")
+    assert main(finetune_args(tiny_bert, data, tmp_path / "out", "--text-column", "review")) == 2
+    assert_one_error_line(capsys, "no text column 'review'", "columns: sentence, label")
+    assert entries(tmp_path) == ["data"]
+
+
+def test_empty_dataset(tiny_bert, tmp_path, capsys):
+    (tmp_path / "empty.tsv").write_text("sentence\tlabel\n")
+    assert main(finetune_args(tiny_bert, tmp_path / "empty.tsv", tmp_path / "out")) == 2
+    assert_one_error_line(capsys, "the dataset is empty")
+    assert entries(tmp_path) == ["empty.tsv"]
+
+
+def test_dev_label_the_train_split_never_has(tiny_bert, tmp_path, capsys):
+    data = write_split_dir(tmp_path / "data", dev="sentence\tlabel\nnice \t1\nmeh \t2\n")
+    assert main(finetune_args(tiny_bert, data, tmp_path / "out")) == 2
+    assert_one_error_line(capsys, "label(s) 2 that the train split never has")
+    assert entries(tmp_path) == ["data"]
+
+
+def test_unknown_model_path(tmp_path, capsys):
+    data = write_split_dir(tmp_path / "data")
+    assert main(finetune_args(tmp_path / "no-such-model", data, tmp_path / "out")) == 2
+    assert_one_error_line(capsys, "no-such-model not found")
+    assert entries(tmp_path) == ["data"]
+
+
+def test_model_directory_without_tokenizer_files(tiny_bert, tmp_path, capsys):
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        os.symlink(tiny_bert / name, model / name)
+    data = write_split_dir(tmp_path / "data")
+    assert main(finetune_args(model, data, tmp_path / "out")) == 2
+    assert_one_error_line(capsys, "cannot load a tokenizer")
+    assert entries(tmp_path) == ["data", "model"]
+
+
+def test_pickled_weights_without_allow_pickle(tiny_bert, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model, ignore=shutil.ignore_patterns("*.safetensors"))
+    (model / "pytorch_model.bin").write_bytes(b"never unpickled")
+    data = write_split_dir(tmp_path / "data")
+    assert main(finetune_args(model, data, tmp_path / "out")) == 2
+    assert_one_error_line(capsys, "pytorch_model.bin", "--allow-pickle")
+    assert entries(tmp_path) == ["data", "model"]
+
+
+def test_existing_output_without_overwrite_is_left_untouched(tiny_bert, tmp_path, capsys):
+    data = write_split_dir(tmp_path / "data")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep").write_text("precious")
+    assert main(finetune_args(tiny_bert, data, tmp_path / "out")) == 2
+    assert_one_error_line(capsys, "already exists", "--overwrite")
+    assert entries(tmp_path) == ["data", "out"]
+    assert entries(tmp_path / "out") == ["keep"]
+
+
+# Success
+
+def test_successful_run_prints_a_summary_and_writes_the_directory(tiny_bert, tmp_path, capsys):
+    data = write_split_dir(tmp_path / "data")
+    assert main(finetune_args(tiny_bert, data, tmp_path / "out", "--max-steps", "1")) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 1 and summary["eval"]["n"] == 2
+    assert "history" not in summary
+    assert (tmp_path / "out" / "manifest.json").exists()
+    assert entries(tmp_path) == ["data", "out"]
+
+
+# Ctrl-C: exit 130, nothing written
+
+def main_catching_interrupts(argv):
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped compress.cli.main")
+
+
+def assert_interrupted(capsys, tmp_path):
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["compress finetune: interrupted; no output was written"]
+    assert entries(tmp_path) == ["data"], "neither the output nor a .out.tmp-* directory may remain"
+
+
+def test_ctrl_c_during_training_exits_130_without_output(tiny_bert, tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("compress.finetune.train", interrupted)
+    data = write_split_dir(tmp_path / "data")
+    assert main_catching_interrupts(finetune_args(tiny_bert, data, tmp_path / "out")) == 130
+    assert_interrupted(capsys, tmp_path)
+
+
+def test_ctrl_c_while_writing_the_output_removes_the_partial_directory(tiny_bert, tmp_path, capsys, monkeypatch):
+    from transformers import PreTrainedTokenizerBase
+
+    from compress.training import TrainResult
+
+    written = []
+
+    def interrupted_save(self, directory, *args, **kwargs):
+        written.extend(os.listdir(directory))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("compress.finetune.train", lambda *args, **kwargs: TrainResult())
+    monkeypatch.setattr(PreTrainedTokenizerBase, "save_pretrained", interrupted_save)
+    data = write_split_dir(tmp_path / "data")
+    assert main_catching_interrupts(finetune_args(tiny_bert, data, tmp_path / "out")) == 130
+    assert "model.safetensors" in written, "the interrupt must come after weights were written"
+    assert_interrupted(capsys, tmp_path)

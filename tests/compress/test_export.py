@@ -1,0 +1,162 @@
+"""compress.export: the ONNX graph matches PyTorch on real SST-2 text, has dynamic axes, loads in optimum,
+fuses when optimized, converts to float16, and bad input or broken parity writes nothing."""
+
+import json
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from compress.cli import main
+from compress.data import load_split
+from compress.errors import CompressError
+from compress.export import ExportConfig, export
+from compress.models import load_classifier, load_tokenizer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+PARITY = ["--max-eval-examples", "40", "--parity-batch-sizes", "1", "16"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: on a small shared CPU box two threads thrash (measured 30x slower for PyTorch here)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tiny_bert, tmp_path_factory):
+    """The tiny BERT exported through the command line."""
+    out = tmp_path_factory.mktemp("export") / "onnx"
+    assert main(["export", "--model", str(tiny_bert), "-o", str(out), *PARITY]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def optimized_fp16_dir(tiny_bert, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "fp16"
+    export(ExportConfig(model=str(tiny_bert), max_eval_examples=40, parity_batch_sizes=[1, 16], optimize=True,
+                        fp16=True), out)
+    return out
+
+
+def dev_batch(tiny_bert, size, length):
+    """`size` real dev sentences, padded or truncated to exactly `length` tokens."""
+    texts = load_split("sst2", "dev").texts[:size]
+    return dict(load_tokenizer(str(tiny_bert))(texts, padding="max_length", truncation=True, max_length=length,
+                                                return_tensors="np"))
+
+
+def manifest(directory):
+    return json.loads((directory / "manifest.json").read_text())
+
+
+def test_export_writes_a_complete_directory_with_parity_in_the_manifest(onnx_dir, tiny_bert):
+    assert {"model.onnx", "config.json", "tokenizer.json", "vocab.txt", "manifest.json"} <= {
+        p.name for p in onnx_dir.iterdir()}
+    m = manifest(onnx_dir)
+    assert m["stage"] == "export" and m["inputs"]["model"]["path"] == str(tiny_bert)
+    assert m["inputs"]["model"]["sha256"]
+    parity = m["metrics"]["parity"]
+    assert list(parity) == ["exported"], "no optimize or fp16 step was asked for"
+    assert 0 <= parity["exported"]["max_abs_diff"] < 1e-4
+    assert parity["exported"]["label_agreement"] == 1.0
+    assert parity["exported"]["examples"] == 40 and parity["exported"]["batch_sizes"] == [1, 16]
+    low, high = parity["exported"]["sequence_lengths"]
+    assert low < high, "real sentences differ in length"
+    assert m["settings"]["opset"] == 17 and m["settings"]["parity_tolerance"] == 1e-4
+
+
+def test_graph_has_named_inputs_and_dynamic_batch_and_sequence_axes(onnx_dir):
+    graph = onnx.load(str(onnx_dir / "model.onnx")).graph
+    assert [i.name for i in graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert [o.name for o in graph.output] == ["logits"]
+    for tensor in graph.input:
+        dims = tensor.type.tensor_type.shape.dim
+        assert [d.dim_param for d in dims] == ["batch", "sequence"] and not any(d.dim_value for d in dims)
+    assert {o.opset_import[0].version for o in [onnx.load(str(onnx_dir / "model.onnx"))]} == {17}
+
+
+@pytest.mark.parametrize("size,length", [(1, 8), (3, 8), (1, 40), (3, 40)])
+def test_plain_onnxruntime_session_matches_pytorch_at_any_batch_and_length(onnx_dir, tiny_bert, size, length):
+    batch = dev_batch(tiny_bert, size, length)
+    sess = ort.InferenceSession(str(onnx_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    logits = sess.run(["logits"], batch)[0]
+    model = load_classifier(str(tiny_bert)).eval()
+    with torch.no_grad():
+        expected = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.numpy()
+    assert logits.shape == (size, 2)
+    np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=0)
+
+
+def test_optimum_ort_model_loads_the_directory(onnx_dir, tiny_bert):
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+
+    batch = dev_batch(tiny_bert, 3, 24)
+    model = ORTModelForSequenceClassification.from_pretrained(onnx_dir)
+    plain = ort.InferenceSession(str(onnx_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    logits = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.numpy()
+    np.testing.assert_allclose(logits, plain.run(["logits"], batch)[0], atol=1e-6)
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+
+
+def test_optimize_reports_fused_operators_and_rechecks_parity(optimized_fp16_dir):
+    metrics = manifest(optimized_fp16_dir)["metrics"]
+    fused = metrics["fused_operators"]
+    assert fused["Attention"] + fused["MultiHeadAttention"] == 2, "one fused attention per layer"
+    assert fused["SkipLayerNormalization"] > 0
+    assert list(metrics["parity"]) == ["exported", "optimized", "fp16"]
+    assert metrics["parity"]["optimized"]["max_abs_diff"] < 1e-4
+    graph_ops = [n.op_type for n in onnx.load(str(optimized_fp16_dir / "model.onnx")).graph.node]
+    assert graph_ops.count("Attention") + graph_ops.count("MultiHeadAttention") == 2
+    assert graph_ops.count("SkipLayerNormalization") == fused["SkipLayerNormalization"]
+    assert "Softmax" not in graph_ops, "attention's softmax lives inside the fused operator"
+
+
+def test_fp16_graph_keeps_io_types_and_runs(optimized_fp16_dir, tiny_bert):
+    model = onnx.load(str(optimized_fp16_dir / "model.onnx"))
+    weights = [t for t in model.graph.initializer if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)]
+    assert sum(t.data_type == onnx.TensorProto.FLOAT16 for t in weights) > 0.9 * len(weights)
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert {i.type.tensor_type.elem_type for i in model.graph.input} == {onnx.TensorProto.INT64}
+    parity = manifest(optimized_fp16_dir)["metrics"]["parity"]["fp16"]
+    assert parity["tolerance"] == 5e-2 and parity["max_abs_diff"] <= 5e-2
+    try:
+        sess = ort.InferenceSession(str(optimized_fp16_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # an ONNX Runtime build without CPU float16 kernels
+        pytest.skip(f"this ONNX Runtime cannot run float16 graphs on CPU: {exc}")
+    logits = sess.run(["logits"], dev_batch(tiny_bert, 3, 16))[0]
+    assert logits.dtype == np.float32 and np.isfinite(logits).all()
+
+
+def test_broken_parity_fails_and_writes_nothing(tiny_bert, tmp_path):
+    # No float32 graph reproduces PyTorch to 1e-12 (different kernels), so this must trip the check.
+    with pytest.raises(CompressError, match="differ from PyTorch's by up to .*tolerance 1e-12.*nothing was written"):
+        export(ExportConfig(model=str(tiny_bert), max_eval_examples=8, parity_batch_sizes=[4],
+                            parity_tolerance=1e-12), tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("make_model,message", [
+    (lambda tmp, tiny: tmp / "missing", "missing not found"),
+    (lambda tmp, tiny: (tmp / "empty").mkdir() or tmp / "empty", "not a model directory (no config.json)"),
+    (lambda tmp, tiny: tiny / "model.safetensors", "is a file; give the checkpoint's directory"),
+])
+def test_bad_model_is_one_error_line_and_writes_nothing(tiny_bert, tmp_path, capsys, make_model, message):
+    model = make_model(tmp_path, tiny_bert)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["export", "--model", str(model), "-o", str(tmp_path / "out"), *PARITY]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("compress export: error: ") and message in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_missing_model_option_is_an_error(tmp_path):
+    with pytest.raises(CompressError, match="export needs --model"):
+        export(ExportConfig(), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

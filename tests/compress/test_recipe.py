@@ -1,0 +1,91 @@
+"""`compress run`: validation before any work, caching by content and settings, resumption."""
+
+import textwrap
+
+import pytest
+
+from compress.errors import CompressError
+from compress.recipe import load_recipe, run_recipe
+
+
+def write(tmp_path, body: str, name="recipe.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def pipeline(tmp_path, model, opset=17, dynamic_mode="dynamic"):
+    return write(tmp_path, f"""\
+        workdir: {tmp_path / 'work'}
+        model: {model}
+        data:
+          data: sst2
+          max_train_examples: 64
+          max_eval_examples: 32
+        stages:
+          - stage: finetune
+            max_steps: 2
+            batch_size: 8
+            max_length: 32
+          - stage: export
+            opset: {opset}
+            max_eval_examples: 8
+            parity_batch_sizes: [4]
+          - stage: quantize
+            mode: {dynamic_mode}
+        """)
+
+
+def test_unchanged_rerun_runs_nothing_and_a_changed_setting_reruns_that_stage_and_later(tmp_path, tiny_bert):
+    logs = []
+    first = run_recipe(pipeline(tmp_path, tiny_bert), log=logs.append)
+    assert first["ran"] == ["finetune", "export", "quantize"]
+    again = run_recipe(pipeline(tmp_path, tiny_bert), log=logs.append)
+    assert again["ran"] == [] and again["outputs"] == first["outputs"]
+    assert sum("cached" in line for line in logs) == 3
+    changed = run_recipe(pipeline(tmp_path, tiny_bert, opset=18), log=logs.append)
+    assert changed["ran"] == ["export", "quantize"]
+    assert changed["outputs"]["finetune"] == first["outputs"]["finetune"]
+    assert changed["outputs"]["export"] != first["outputs"]["export"]
+
+
+def test_an_interrupted_run_resumes_at_the_stage_that_was_cut_off(tmp_path, tiny_bert, monkeypatch):
+    import compress.export
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compress.export, "export", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(pipeline(tmp_path, tiny_bert), log=lambda _: None)
+    monkeypatch.undo()
+    leftovers = [p.name for p in (tmp_path / "work").iterdir()]
+    assert len(leftovers) == 1 and leftovers[0].startswith("finetune-")
+    resumed = run_recipe(pipeline(tmp_path, tiny_bert), log=lambda _: None)
+    assert resumed["ran"] == ["export", "quantize"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ("stages:\n  - stage: compile\n", "line 3: unknown stage 'compile'"),
+    ("stages:\n  - stage: finetune\n    epoch: 3\n", "line 4: unknown key 'epoch'"),
+    ("stages:\n  - stage: finetune\n    epochs: three\n", "line 4: 'epochs' must be float"),
+    ("model: /nowhere/model\nstages:\n  - stage: finetune\n", "line 2: model /nowhere/model not found"),
+    ("stages:\n  - stage: quantize\n", "quantize needs an ONNX model as input, and no earlier stage makes one"),
+    ("stages:\n  - stage: export\n    input: student\n", "no earlier stage named 'student' makes one"),
+    ("stages:\n  - stage: finetune\n  - stage: bench\n    variants: [teacher]\n", "variant 'teacher' is not a model"),
+    ("stage: finetune\n", "unknown key 'stage'"),
+    ("stages: []\n", "'stages' must be a non-empty list"),
+])
+def test_bad_recipes_fail_before_any_work(tmp_path, body, message):
+    path = write(tmp_path, f"workdir: {tmp_path / 'work'}\n" + body)
+    with pytest.raises(CompressError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        run_recipe(path, log=lambda _: None)
+    assert not (tmp_path / "work").exists()
+
+
+def test_shipped_recipes_validate(data_dir):
+    from pathlib import Path
+
+    for name in ("quick.yaml", "sst2-minilm.yaml"):
+        recipe = load_recipe(Path(__file__).resolve().parents[2] / "configs" / name)
+        assert recipe.stages and recipe.report is not None

@@ -1,0 +1,72 @@
+"""The regression gate: ratios to a reference in the same run, tolerances, named failures, exit codes."""
+
+import json
+
+import pytest
+
+from compress.cli import main
+from eval.check import Tolerances, check, describe
+from tests.eval.records import record
+
+
+def slower_int8(v):
+    for e in v["latency"]:
+        e["p50_ms"] *= 2.4  # what switching quantization off does to this variant
+
+
+def test_unchanged_rerun_passes():
+    summary = check(record(), record(), Tolerances())
+    assert summary["passed"] and summary["checks"]
+    assert describe(summary)[0].startswith("check passed")
+
+
+def test_a_uniformly_slower_machine_is_not_a_regression():
+    assert check(record(scale=1.8), record(), Tolerances())["passed"]
+
+
+def test_a_slower_variant_fails_on_latency_relative_to_the_reference():
+    summary = check(record(int8=slower_int8), record(), Tolerances())
+    assert not summary["passed"]
+    assert {f["metric"] for f in summary["failures"]} == {"latency/b1xl128 (x teacher)", "latency/real-b32 (x teacher)"}
+    assert all(f["variant"] == "int8" for f in summary["failures"])
+
+
+def test_accuracy_drop_beyond_tolerance_fails_and_within_passes():
+    drop = lambda points: (lambda v: v["accuracy"]["metrics"].update(accuracy=0.896 - points / 100))  # noqa: E731
+    assert check(record(int8=drop(0.4)), record(), Tolerances(max_accuracy_drop=0.5))["passed"]
+    failed = check(record(int8=drop(0.6)), record(), Tolerances(max_accuracy_drop=0.5))
+    assert [f["metric"] for f in failed["failures"]] == ["accuracy"]
+
+
+def test_size_and_memory_growth_fail():
+    bigger = lambda v: (v["size"].update(file_bytes=90_000_000), v["memory"].update(peak_increment_mb=400))  # noqa: E731
+    metrics = {f["metric"] for f in check(record(int8=bigger), record(), Tolerances())["failures"]}
+    assert {"file_bytes", "peak_memory_mb"} <= metrics
+
+
+def test_a_variant_missing_from_the_candidate_fails():
+    candidate = record()
+    candidate["variants"] = candidate["variants"][:2]
+    summary = check(candidate, record(), Tolerances())
+    assert summary["failures"] == [{"variant": "int8", "metric": "present", "baseline": True, "candidate": False,
+                                    "regressed": True}]
+    assert "missing" in describe(summary)[0]
+
+
+def test_cli_exits_nonzero_naming_the_metric_and_writes_a_summary(tmp_path, capsys):
+    (tmp_path / "base.json").write_text(json.dumps(record()))
+    (tmp_path / "cand.json").write_text(json.dumps(record(int8=slower_int8)))
+    assert main(["check", str(tmp_path / "base.json"), "--baseline", str(tmp_path / "base.json")]) == 0
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", str(tmp_path / "cand.json"), "--baseline", str(tmp_path / "base.json"),
+              "--summary", str(tmp_path / "summary.json")])
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION int8 latency/b1xl128" in out
+    assert json.loads((tmp_path / "summary.json").read_text())["passed"] is False
+
+
+def test_unknown_reference_variant_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "r.json").write_text(json.dumps(record()))
+    code = main(["check", str(tmp_path / "r.json"), "--baseline", str(tmp_path / "r.json"), "--reference", "nope"])
+    assert code == 2 and "reference variant 'nope'" in capsys.readouterr().err
