@@ -57,6 +57,32 @@ def _distill(sub) -> None:
     p.set_defaults(run=lambda a: _show(distill(from_args(DistillConfig, a), a.output, a.overwrite)))
 
 
+@command("prune")
+def _prune(sub) -> None:
+    from compress.prune import PruneConfig, analyze, prune, sensitivity_markdown
+
+    p = sub.add_parser("prune", help="remove attention heads, FFN neurons and layers, then recover accuracy",
+                       description="Remove the least important attention heads, FFN intermediate neurons and "
+                       "(optionally) whole layers of a fine-tuned classifier, ranked on task data, in --steps steps "
+                       "each followed by recovery fine-tuning, optionally distilled from the unpruned model. Writes "
+                       "an HF model directory that plain transformers reloads, with tokenizer, metrics.json and "
+                       "manifest.json. With --analyze, writes only the per-head and per-layer sensitivity table.")
+    # Recovery runs --recovery-epochs after each pruning step; a second --epochs would only confuse.
+    add_arguments(p, PruneConfig, skip=("epochs",))
+    p.add_argument("--analyze", action="store_true", help="instead of pruning, measure the dev accuracy drop when "
+                   "each single head is masked and each whole layer removed; prints the table and writes it as "
+                   "sensitivity.json and sensitivity.md")
+    _output_options(p, "pruned model (with --analyze: the sensitivity table)")
+
+    def run(a):
+        config = from_args(PruneConfig, a)
+        if a.analyze:
+            print(sensitivity_markdown(analyze(config, a.output, a.overwrite)["metrics"]))
+        else:
+            _show(prune(config, a.output, a.overwrite))
+    p.set_defaults(run=run)
+
+
 @command("bench")
 def _bench(sub) -> None:
     from eval.bench import BenchConfig

@@ -99,18 +99,28 @@ def choose_layer_ids(config: DistillConfig, teacher_layers: int) -> list[int]:
 def encoder_layers(model: torch.nn.Module, name: str) -> torch.nn.ModuleList:
     layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
     if not isinstance(layers, torch.nn.ModuleList):
-        raise CompressError(f"{name} is not a BERT-style encoder (no encoder.layer list); distill supports "
-                            "BERT, RoBERTa, ELECTRA and their kin")
+        raise CompressError(f"{name} is not a BERT-style encoder (no encoder.layer list); BERT, RoBERTa, ELECTRA "
+                            "and their kin have one")
     return layers
 
 
 def build_student(teacher: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Module:
     """A copy of `teacher` with only encoder layers `layer_ids`, in that order; everything else copied as is."""
-    student = copy.deepcopy(teacher)
-    kept = encoder_layers(student, "the teacher")
-    student.base_model.encoder.layer = torch.nn.ModuleList(kept[i] for i in layer_ids)
-    student.config.num_hidden_layers = len(layer_ids)
-    return student
+    return keep_layers(copy.deepcopy(teacher), layer_ids)
+
+
+def keep_layers(model: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Module:
+    """`model` itself, cut down to encoder layers `layer_ids` in that order.
+
+    config.pruned_heads is keyed by layer index and `from_pretrained` prunes those heads before loading
+    the weights, so the removed heads of a head-pruned model are renumbered with their layers.
+    """
+    kept = encoder_layers(model, "the model")
+    model.base_model.encoder.layer = torch.nn.ModuleList(kept[i] for i in layer_ids)
+    model.config.num_hidden_layers = len(layer_ids)
+    pruned = model.config.pruned_heads
+    model.config.pruned_heads = {new: sorted(pruned[old]) for new, old in enumerate(layer_ids) if old in pruned}
+    return model
 
 
 def augmented(data: LabelledText, copies: int, fraction: float, vocabulary: Sequence[str], mask_token: str,
@@ -206,14 +216,20 @@ def checked_weights(config: DistillConfig) -> dict[str, float]:
 def load_teacher(config: DistillConfig, attention: bool) -> tuple[torch.nn.Module, str]:
     if not config.teacher:
         raise CompressError("give the fine-tuned teacher with --teacher DIR")
-    if not Path(config.teacher).is_dir():
-        raise CompressError(f"teacher {config.teacher} not found (give a fine-tuned checkpoint directory)")
-    source = resolve_model(config.teacher, config.allow_pickle)
     # The attentions the loss compares exist only on the eager path; sdpa is faster everywhere else.
-    teacher = load_classifier(source, None, config.allow_pickle, "eager" if attention else "sdpa")
-    if not any(a.endswith("ForSequenceClassification") for a in teacher.config.architectures or []):
-        raise CompressError(f"teacher {config.teacher} has no classification head; fine-tune it first")
-    return teacher, source
+    return load_fine_tuned(config.teacher, "teacher", config.allow_pickle, "eager" if attention else "sdpa")
+
+
+def load_fine_tuned(path: str, role: str, allow_pickle: bool,
+                    attn_implementation: str = "sdpa") -> tuple[torch.nn.Module, str]:
+    """(classifier, resolved source) from a local fine-tuned checkpoint directory; `role` names it in errors."""
+    if not Path(path).is_dir():
+        raise CompressError(f"{role} {path} not found (give a fine-tuned checkpoint directory)")
+    source = resolve_model(path, allow_pickle)
+    model = load_classifier(source, None, allow_pickle, attn_implementation)
+    if not any(a.endswith("ForSequenceClassification") for a in model.config.architectures or []):
+        raise CompressError(f"{role} {path} has no classification head; fine-tune it first")
+    return model, source
 
 
 def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:

@@ -154,8 +154,9 @@ def lineage(path: Path) -> list[dict[str, Any]]:
 
 
 def _key_settings(manifest: dict[str, Any]) -> dict[str, Any]:
-    keep = ("mode", "per_channel", "calibration_method", "op_types", "student_layers", "layers", "head_ratio",
-            "ffn_ratio", "epochs", "learning_rate", "optimize", "fp16", "opset", "preset")
+    keep = ("mode", "per_channel", "calibration_method", "op_types", "max_accuracy_drop", "student_layers",
+            "student_layer_ids", "kd_weight", "hidden_weight", "attention_weight", "head_ratio", "ffn_ratio",
+            "layers_to_drop", "epochs", "learning_rate", "optimize", "fp16", "preset")
     return {k: v for k, v in manifest.get("settings", {}).items() if k in keep and v not in (None, [], False)}
 
 

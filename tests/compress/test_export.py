@@ -15,18 +15,10 @@ from compress.data import load_split
 from compress.errors import CompressError
 from compress.export import ExportConfig, export
 from compress.models import load_classifier, load_tokenizer
+from tests.compress.test_finetune import one_thread  # noqa: F401  (autouse: PyTorch thrashes with two threads here)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PARITY = ["--max-eval-examples", "40", "--parity-batch-sizes", "1", "16"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a small shared CPU box two threads thrash (measured 30x slower for PyTorch here)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +65,13 @@ def test_export_writes_a_complete_directory_with_parity_in_the_manifest(onnx_dir
 
 
 def test_graph_has_named_inputs_and_dynamic_batch_and_sequence_axes(onnx_dir):
-    graph = onnx.load(str(onnx_dir / "model.onnx")).graph
-    assert [i.name for i in graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
-    assert [o.name for o in graph.output] == ["logits"]
-    for tensor in graph.input:
+    model = onnx.load(str(onnx_dir / "model.onnx"))
+    assert [i.name for i in model.graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert [o.name for o in model.graph.output] == ["logits"]
+    for tensor in model.graph.input:
         dims = tensor.type.tensor_type.shape.dim
         assert [d.dim_param for d in dims] == ["batch", "sequence"] and not any(d.dim_value for d in dims)
-    assert {o.opset_import[0].version for o in [onnx.load(str(onnx_dir / "model.onnx"))]} == {17}
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [17]
 
 
 @pytest.mark.parametrize("size,length", [(1, 8), (3, 8), (1, 40), (3, 40)])
@@ -112,10 +104,28 @@ def test_optimize_reports_fused_operators_and_rechecks_parity(optimized_fp16_dir
     assert fused["SkipLayerNormalization"] > 0
     assert list(metrics["parity"]) == ["exported", "optimized", "fp16"]
     assert metrics["parity"]["optimized"]["max_abs_diff"] < 1e-4
-    graph_ops = [n.op_type for n in onnx.load(str(optimized_fp16_dir / "model.onnx")).graph.node]
+    graph_ops = [n.op_type for n in graph_nodes(optimized_fp16_dir)]
     assert graph_ops.count("Attention") + graph_ops.count("MultiHeadAttention") == 2
     assert graph_ops.count("SkipLayerNormalization") == fused["SkipLayerNormalization"]
     assert "Softmax" not in graph_ops, "attention's softmax lives inside the fused operator"
+
+
+def test_optimize_reads_per_layer_head_counts_of_a_pruned_model(tiny_bert, tmp_path):
+    model = load_classifier(str(tiny_bert))
+    model.prune_heads({0: [0, 1, 2], 1: [5, 7, 9, 11]})
+    model.save_pretrained(tmp_path / "pruned")
+    load_tokenizer(str(tiny_bert)).save_pretrained(tmp_path / "pruned")
+    m = export(ExportConfig(model=str(tmp_path / "pruned"), max_eval_examples=24, parity_batch_sizes=[1, 8],
+                            optimize=True), tmp_path / "onnx")
+    assert m["metrics"]["fused_operators"]["Attention"] == 2
+    assert m["metrics"]["parity"]["optimized"]["max_abs_diff"] < 1e-4
+    heads = [a.i for n in graph_nodes(tmp_path / "onnx") if n.op_type == "Attention" for a in n.attribute
+             if a.name == "num_heads"]
+    assert heads == [12 - 3, 12 - 4]
+
+
+def graph_nodes(directory):
+    return onnx.load(str(directory / "model.onnx")).graph.node
 
 
 def test_fp16_graph_keeps_io_types_and_runs(optimized_fp16_dir, tiny_bert):

@@ -1,0 +1,414 @@
+"""Stage `prune`: remove attention heads, FFN intermediate neurons and whole encoder layers, least
+important first, then recover accuracy on the shared training loop. The hidden size stays.
+
+Each of `--steps` equal steps scores the current model (compress.importance), removes its share of the
+target and fine-tunes it with compress.training.train, distilling from a teacher when asked (the
+distil stage's loss, on teacher logits computed once before any pruning).
+
+The result is a plain transformers checkpoint. Heads go through transformers' own `prune_heads`, which
+records them in config.pruned_heads so that `from_pretrained` rebuilds exactly these shapes. BertConfig
+has a single intermediate_size, so every layer keeps the same FFN width: per-layer widths would reload
+only through a custom loader. FFN neurons are therefore removed evenly, ranked within each layer, and
+only heads can be ranked globally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
+from compress.config import check_choices, option, to_dict
+from compress.data import DataConfig, LabelledText, LabelSpace, data_location, load_split, load_task_from
+from compress.distill import DistillLoss, keep_layers, load_fine_tuned
+from compress.errors import CompressError
+from compress.importance import METHODS, Scores, bert_layers, importance
+from compress.metrics import classification_metrics
+from compress.models import load_tokenizer
+from compress.training import (Features, LossFn, TrainConfig, cross_entropy_loss, evaluate, featurize,
+                               is_main_process, loader, predict_logits, save_trained, train)
+
+SENSITIVITY = "sensitivity"
+
+
+@dataclass
+class PruneConfig(TrainConfig, DataConfig):
+    """Settings of `compress prune`; the training settings drive recovery, whose length is --recovery-epochs."""
+
+    model: str | None = option(None, "fine-tuned classifier checkpoint directory to prune")
+    head_ratio: float | None = option(None, "fraction of the attention heads to remove, in [0, 1)")
+    heads: int | None = option(None, "number of attention heads to remove (instead of --head-ratio)")
+    ffn_ratio: float | None = option(None, "fraction of each layer's FFN intermediate neurons to remove, in [0, 1)")
+    ffn_neurons: int | None = option(None, "FFN intermediate neurons to remove in all (instead of --ffn-ratio), "
+                                           "rounded to a multiple of the layer count: every layer keeps the same "
+                                           "width, which plain transformers needs to reload the model")
+    layers_to_drop: int = option(0, "whole encoder layers to remove, the least important first")
+    scope: str = option("layer", "how heads are ranked: layer: the same fraction goes in every layer; global: all "
+                                 "heads ranked together (scores normalised per layer), each layer keeping at least "
+                                 "one. FFN neurons always go evenly", choices=("layer", "global"))
+    importance: str = option("taylor", "what ranks heads, neurons and layers: taylor: |gradient x weight| of the "
+                                       "task loss over --importance-batches training batches (the first-order "
+                                       "estimate of the loss change on removal); magnitude: weight norms (no data; "
+                                       "poor at choosing layers, whose norms say little about their use)",
+                             choices=METHODS)
+    importance_batches: int = option(32, "training batches Taylor importance is accumulated over, at each step")
+    steps: int = option(1, "prune in this many equal steps, re-scoring importance and recovering after each")
+    recovery_epochs: float = option(1.0, "fine-tuning passes over the training data after each pruning step "
+                                         "(0: no recovery, unless --max-steps is given)")
+    distill: bool = option(False, "recover by distilling from the unpruned input model (or --teacher): "
+                                  "--ce-weight x hard labels + --kd-weight x soft targets")
+    teacher: str | None = option(None, "fine-tuned checkpoint to distil from during recovery, instead of the input "
+                                       "model (implies --distill); it may use its own tokenizer")
+    ce_weight: float = option(0.5, "when distilling: weight of cross-entropy on the hard labels")
+    kd_weight: float = option(0.5, "when distilling: weight of the KL divergence to the teacher's softened class "
+                                   "distribution at --temperature, scaled by T^2")
+    temperature: float = option(2.0, "when distilling: softmax temperature of the soft targets")
+    allow_pickle: bool = option(False, "allow loading pickled (.bin) weights, which can run code; only for "
+                                       "trusted files")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def recovers(config: PruneConfig) -> bool:
+    return config.max_steps is not None or config.recovery_epochs > 0
+
+
+def check_settings(config: PruneConfig) -> None:
+    """Fail with one line on settings that are wrong whatever the model."""
+    check_choices(config)
+    for ratio, count in (("head_ratio", "heads"), ("ffn_ratio", "ffn_neurons")):
+        r, n = getattr(config, ratio), getattr(config, count)
+        if r is not None and n is not None:
+            raise CompressError(f"give {_flag(ratio)} or {_flag(count)}, not both")
+        if r is not None and not 0 <= r < 1:
+            raise CompressError(f"{_flag(ratio)} must be at least 0 and below 1, got {r}")
+        if n is not None and n < 0:
+            raise CompressError(f"{_flag(count)} must not be negative, got {n}")
+    if not (config.head_ratio or config.heads or config.ffn_ratio or config.ffn_neurons or config.layers_to_drop):
+        raise CompressError("nothing to prune: give --head-ratio/--heads, --ffn-ratio/--ffn-neurons or "
+                            "--layers-to-drop")
+    for name in ("steps", "importance_batches") + (("max_steps",) if config.max_steps is not None else ()):
+        if getattr(config, name) < 1:
+            raise CompressError(f"{_flag(name)} must be at least 1, got {getattr(config, name)}")
+    if config.recovery_epochs < 0 or config.layers_to_drop < 0:
+        raise CompressError("--recovery-epochs and --layers-to-drop must not be negative")
+    if (config.distill or config.teacher) and not recovers(config):
+        raise CompressError("--distill and --teacher act during recovery, which --recovery-epochs 0 turns off")
+    if config.ce_weight < 0 or config.kd_weight < 0 or not config.ce_weight + config.kd_weight:
+        raise CompressError("--ce-weight and --kd-weight must not be negative, and not both zero")
+    if config.temperature <= 0:
+        raise CompressError(f"--temperature must be positive, got {config.temperature}")
+
+
+def _lowest(scores: torch.Tensor, count: int) -> list[int]:
+    """Positions of the `count` lowest scores; ties go to the earlier position, so runs repeat exactly."""
+    return torch.argsort(scores, stable=True)[:max(count, 0)].tolist()
+
+
+def _shares(total: int, sizes: Sequence[int]) -> list[int]:
+    """`total` split in proportion to `sizes`, rounded so that the shares add up to `total`."""
+    bounds = [0] + [round(total * sum(sizes[:i + 1]) / sum(sizes)) for i in range(len(sizes))]
+    return [high - low for low, high in zip(bounds, bounds[1:])]
+
+
+class Schedule:
+    """What the model must have lost after each of `steps` equal steps, counted against the input model.
+
+    Ratios of heads refer to the layers that stay; each step first drops its share of layers, then
+    removes heads and neurons from the rest, so that nothing is spent on a layer about to go.
+    """
+
+    def __init__(self, config: PruneConfig, model: torch.nn.Module):
+        layers = bert_layers(model, f"model {config.model}")
+        self.steps, self.scope = config.steps, config.scope
+        self.layers = list(range(len(layers)))  # input-model index of each current layer
+        self.input_heads = [layer.attention.self.num_attention_heads for layer in layers]
+        self.input_width = model.config.intermediate_size
+        self.drop = config.layers_to_drop
+        final = len(layers) - self.drop
+        if final < 1:
+            raise CompressError(f"--layers-to-drop {self.drop} would leave none of the model's {len(layers)} layers")
+        self.head_ratio, self.head_count = config.head_ratio or 0.0, config.heads
+        spare = sum(sorted(self.input_heads)[:final]) - final
+        if self.head_count is not None and self.head_count > spare:
+            raise CompressError(f"--heads {self.head_count} is too many: every one of the {final} layers that stay "
+                                f"keeps a head, so at most {spare} can go")
+        self.width_goal = (round(config.ffn_neurons / final) if config.ffn_neurons is not None
+                           else round((config.ffn_ratio or 0.0) * self.input_width))
+        if self.width_goal >= self.input_width:
+            raise CompressError(f"removing {self.width_goal} FFN neurons from each of the {final} layer(s) that stay "
+                                f"would leave none of their {self.input_width}")
+
+    def apply(self, model: torch.nn.Module, scores: Scores, step: int) -> None:
+        """Prune `model` in place to the goal of step `step` (counted from 1)."""
+        done = step / self.steps
+        gone = _lowest(scores.layers, round(self.drop * done) - (len(self.input_heads) - len(self.layers)))
+        if gone:
+            kept = [i for i in range(len(self.layers)) if i not in gone]
+            keep_layers(model, kept)
+            self.layers = [self.layers[i] for i in kept]
+            scores = scores.without_layers(gone)
+        prune_heads(model, self._heads(model, scores.heads, done))
+        width = bert_layers(model)[0].intermediate.dense.out_features
+        neurons = round(self.width_goal * done) - (self.input_width - width)
+        if neurons > 0:
+            prune_neurons(model, [_lowest(s, neurons) for s in scores.neurons])
+
+    def _heads(self, model: torch.nn.Module, scores: list[torch.Tensor], done: float) -> dict[int, list[int]]:
+        current = [layer.attention.self.num_attention_heads for layer in bert_layers(model)]
+        start = [self.input_heads[i] for i in self.layers]
+        want = self.head_count if self.head_count is not None else round(self.head_ratio * sum(start))
+        goal = round(want * done)
+        if self.scope == "layer":
+            return {i: _lowest(scores[i], min(share, start[i] - 1) - (start[i] - current[i]))
+                    for i, share in enumerate(_shares(goal, start))}
+        # Normalised per layer as in Michel et al. (2019): raw scores differ in scale between layers (on a
+        # fine-tuned MiniLM-L6 the first layer's heads scored twice the fifth's), and a raw global ranking
+        # would take most heads from whichever layers happen to score low.
+        ranked = sorted((float(s), i, h) for i, layer in enumerate(scores)
+                        for h, s in enumerate(layer / layer.norm().clamp_min(1e-12)))
+        left = goal - (sum(start) - sum(current))
+        chosen: dict[int, list[int]] = {i: [] for i in range(len(current))}
+        for _, i, h in ranked:
+            if left <= 0:
+                break
+            if current[i] - len(chosen[i]) > 1:
+                chosen[i].append(h)
+                left -= 1
+        return chosen
+
+
+def prune_heads(model: torch.nn.Module, heads: dict[int, list[int]]) -> None:
+    """Remove heads given by their current position in each layer.
+
+    transformers numbers heads as in the unpruned layer, config.pruned_heads included, so positions in
+    a layer that has lost heads before are mapped back to those numbers.
+    """
+    layers = bert_layers(model)
+    numbers = {}
+    for i, positions in heads.items():
+        remaining = sorted(set(range(model.config.num_attention_heads)) - layers[i].attention.pruned_heads)
+        if positions:
+            numbers[i] = [remaining[p] for p in positions]
+    model.prune_heads(numbers)
+
+
+def prune_neurons(model: torch.nn.Module, gone: Sequence[Sequence[int]]) -> None:
+    """Remove FFN intermediate neurons by position, one list per layer, all of the same length."""
+    from transformers.pytorch_utils import prune_linear_layer
+
+    if len({len(positions) for positions in gone}) != 1:
+        raise ValueError("every layer must lose as many FFN neurons: the config has one intermediate_size")
+    for layer, positions in zip(bert_layers(model), gone):
+        keep = torch.tensor(sorted(set(range(layer.intermediate.dense.out_features)) - set(positions)))
+        layer.intermediate.dense = prune_linear_layer(layer.intermediate.dense, keep)
+        layer.output.dense = prune_linear_layer(layer.output.dense, keep, dim=1)
+    model.config.intermediate_size = len(keep)
+
+
+def structure(model: torch.nn.Module) -> dict[str, Any]:
+    layers = bert_layers(model)
+    return {"heads_kept": [layer.attention.self.num_attention_heads for layer in layers],
+            "ffn_neurons_kept": [layer.intermediate.dense.out_features for layer in layers],
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: LabelledText, train_features: Features,
+                  pad_id: int, labels: LabelSpace, device: torch.device) -> tuple[LossFn, str | None]:
+    """The loss recovery trains on, and the teacher it distils from, if any.
+
+    Call it before pruning: without --teacher the model itself is the teacher. Either way the teacher's
+    logits are computed once here, so recovery steps never run it.
+    """
+    if not (config.distill or config.teacher):
+        return cross_entropy_loss, None
+    teacher, features = model, train_features
+    if config.teacher:
+        teacher, source = load_fine_tuned(config.teacher, "teacher", config.allow_pickle)
+        if LabelSpace.from_id2label(teacher.config.id2label) != labels:
+            theirs = ", ".join(teacher.config.id2label.values())
+            raise CompressError(f"teacher {config.teacher} predicts labels {theirs}, the model {', '.join(labels.names)}")
+        # The teacher reads the rows with its own tokenizer; its logits are matched to them by row.
+        tokenizer = load_tokenizer(source)
+        features, pad_id = featurize(tokenizer, train_data, labels, config.max_length), tokenizer.pad_token_id
+        teacher.to(device)
+    logits = predict_logits(teacher, features, pad_id, config.eval_batch_size, device, progress="teacher logits")
+    weights = {"ce": config.ce_weight, "kd": config.kd_weight}
+    return (DistillLoss(weights, config.temperature, teacher_logits=torch.from_numpy(logits).to(device)),
+            config.teacher or config.model)
+
+
+def _load(config: PruneConfig) -> tuple[torch.nn.Module, str]:
+    if not config.model:
+        raise CompressError("prune needs --model, the fine-tuned checkpoint directory to prune")
+    model, source = load_fine_tuned(config.model, "model", config.allow_pickle)
+    bert_layers(model, f"model {config.model}")
+    return model, source
+
+
+def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
+    """Prune `config.model` in `config.steps` steps with recovery; write the checkpoint, metrics.json and a manifest."""
+    from accelerate import PartialState
+    from tqdm.auto import tqdm
+
+    started = time.time()
+    check_output_dir(Path(output_dir), overwrite)
+    check_settings(config)
+    model, source = _load(config)
+    schedule = Schedule(config, model)
+    tokenizer = load_tokenizer(source)
+    train_data, eval_data, _ = load_task_from(config, config.seed)
+    labels = LabelSpace.from_id2label(model.config.id2label)
+    train_features = featurize(tokenizer, train_data, labels, config.max_length)
+    eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
+    device = PartialState().device
+    model.to(device)
+    pad_id = tokenizer.pad_token_id
+    recovering = recovers(config)
+    loss, teacher = (recovery_loss(config, model, train_data, train_features, pad_id, labels, device) if recovering
+                     else (None, None))
+
+    def score() -> dict[str, float]:
+        return evaluate(model, eval_features, pad_id, config.eval_batch_size, device)
+
+    before = {"eval": score(), **structure(model)}
+    history = []
+    for step in range(1, config.steps + 1):
+        batches = ()
+        if config.importance == "taylor":
+            shuffled = loader(train_features, pad_id, config.batch_size, config.seed + step, shuffle=True)
+            count = min(len(shuffled), config.importance_batches)
+            batches = tqdm(islice(shuffled, count), total=count, desc=f"importance {step}/{config.steps}",
+                           unit="batch", disable=not is_main_process(), dynamic_ncols=True)
+        schedule.apply(model, importance(model, config.importance, batches), step)
+        record = {"step": step, "layers_kept": list(schedule.layers), **structure(model), "eval_pruned": score()}
+        if recovering:
+            result = train(model, train_features, eval_features, pad_id,
+                           dataclasses.replace(config, epochs=config.recovery_epochs), loss,
+                           description=f"recover {step}/{config.steps}")
+            record["recovery"] = result.summary()
+        record["eval"] = record["recovery"]["eval"] if recovering else record["eval_pruned"]
+        history.append(record)
+        if is_main_process():
+            print(f"prune step {step}/{config.steps}: heads {record['heads_kept']}, FFN {record['ffn_neurons_kept']}, "
+                  f"accuracy {before['eval']['accuracy']:.4f} -> {record['eval_pruned']['accuracy']:.4f} pruned -> "
+                  f"{record['eval']['accuracy']:.4f}", file=sys.stderr)
+
+    final = history[-1]
+    metrics = {"eval": final["eval"], "eval_before": before["eval"], "eval_pruned": final["eval_pruned"],
+               "parameters_before": before["parameters"], "parameters_after": final["parameters"],
+               "layers_kept": final["layers_kept"], "heads_kept": final["heads_kept"],
+               "ffn_neurons_kept": final["ffn_neurons_kept"], "pruned_heads": model.config.pruned_heads,
+               "teacher": teacher,
+               "train_examples": len(train_data), "eval_examples": len(eval_data), "schedule": history}
+    return save_trained(output_dir, overwrite, "prune", model, tokenizer, source, config, metrics, started)
+
+
+@contextlib.contextmanager
+def _head_masked(layer: torch.nn.Module, head: int):
+    """`layer` with one head's output zeroed where it enters the output projection.
+
+    Not forward's head_mask: that must be one [layers, heads] tensor, which a model with different head
+    counts per layer cannot give, and it sends SDPA attention down the slower eager path.
+    """
+    size = layer.attention.self.attention_head_size
+
+    def zero(module, args):
+        context = args[0].clone()
+        context[..., head * size:(head + 1) * size] = 0
+        return (context, *args[1:])
+
+    handle = layer.attention.output.dense.register_forward_pre_hook(zero)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextlib.contextmanager
+def _layer_removed(model: torch.nn.Module, index: int):
+    encoder = model.base_model.encoder
+    layers = encoder.layer
+    encoder.layer = torch.nn.ModuleList(layer for i, layer in enumerate(layers) if i != index)
+    try:
+        yield
+    finally:
+        encoder.layer = layers
+
+
+def analyze(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
+    """Dev accuracy lost when each single head is masked and when each whole layer is removed; writes the
+    table as sensitivity.json and sensitivity.md with a manifest, and no model."""
+    from accelerate import PartialState
+    from tqdm.auto import tqdm
+
+    started = time.time()
+    check_output_dir(Path(output_dir), overwrite)
+    model, source = _load(config)
+    tokenizer = load_tokenizer(source)
+    data = load_split(config.data, config.eval_split, config.columns).sample(config.max_eval_examples, config.seed)
+    features = featurize(tokenizer, data, LabelSpace.from_id2label(model.config.id2label), config.max_length)
+    device = PartialState().device
+    model.to(device).eval()
+    labels = torch.tensor(features.labels)
+
+    def score() -> dict[str, float]:
+        logits = predict_logits(model, features, tokenizer.pad_token_id, config.eval_batch_size, device)
+        return {"accuracy": classification_metrics(features.labels, logits.argmax(-1), len(logits[0]))["accuracy"],
+                "loss": F.cross_entropy(torch.from_numpy(logits), labels).item()}
+
+    base = score()
+
+    def change(scores: dict[str, float]) -> dict[str, float]:
+        drop = round(100 * (base["accuracy"] - scores["accuracy"]), 4)
+        return {"accuracy": scores["accuracy"], "accuracy_drop_points": drop,
+                "loss_increase": round(scores["loss"] - base["loss"], 6)}
+
+    layers = bert_layers(model)
+    bar = tqdm(total=sum(layer.attention.self.num_attention_heads + 1 for layer in layers), desc="sensitivity",
+               unit="eval", disable=not is_main_process(), dynamic_ncols=True)
+    heads, removed = [], []
+    for i, layer in enumerate(layers):
+        for h in range(layer.attention.self.num_attention_heads):
+            with _head_masked(layer, h):
+                heads.append({"layer": i, "head": h, **change(score())})
+            bar.update(1)
+    for i in range(len(layers)):
+        with _layer_removed(model, i):
+            removed.append({"layer": i, **change(score())})
+        bar.update(1)
+    bar.close()
+    metrics = {"eval": base, "examples": len(data), "heads": heads, "layers": removed}
+    location = data_location(config.data)
+    with atomic_output_dir(output_dir, overwrite) as tmp:
+        (tmp / f"{SENSITIVITY}.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (tmp / f"{SENSITIVITY}.md").write_text(sensitivity_markdown(metrics) + "\n")
+        inputs = {"model": source, **({"data": str(location)} if location else {})}
+        return write_manifest(tmp, "prune-analysis", inputs, to_dict(config), metrics, started)
+
+
+def sensitivity_markdown(metrics: dict[str, Any]) -> str:
+    """One row per layer: the accuracy drop in points with each head masked, then with the whole layer removed."""
+    width = max(row["head"] for row in metrics["heads"]) + 1
+    cells = {(row["layer"], row["head"]): row["accuracy_drop_points"] for row in metrics["heads"]}
+    lines = [f"Dev accuracy {metrics['eval']['accuracy']:.4f} on {metrics['examples']} examples. Each cell: accuracy "
+             "drop in points when one head is masked, or the whole layer removed (negative: it improves).", "",
+             "| layer | " + " | ".join(f"head {h}" for h in range(width)) + " | whole layer |",
+             "|---:|" + "---:|" * (width + 1)]
+    for row in metrics["layers"]:
+        i = row["layer"]
+        heads = [f"{cells[i, h]:.2f}" if (i, h) in cells else "" for h in range(width)]
+        lines.append(f"| {i} | " + " | ".join(heads) + f" | {row['accuracy_drop_points']:.2f} |")
+    return "\n".join(lines)

@@ -1,0 +1,291 @@
+"""Stage `prune`: requested counts per layer and globally, exact reloads through plain transformers and
+load_classifier, importance that finds a useless head, layer dropping, recovery with distillation, ONNX
+export with fused attention and quantization of a pruned model, the sensitivity table, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import onnx
+import pytest
+import torch
+import torch.nn.functional as F
+
+from compress.cli import main
+from compress.data import LabelSpace, load_split
+from compress.distill import keep_layers
+from compress.errors import CompressError
+from compress.export import ExportConfig, export
+from compress.importance import importance
+from compress.models import load_classifier, load_tokenizer
+from compress.prune import PruneConfig, Schedule, _head_masked, prune, prune_heads, prune_neurons, structure
+from compress.quantize import QuantizeConfig, quantize
+from compress.training import featurize, loader, model_inputs
+from tests.conftest import cut_bert
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SMALL = ["--max-train-examples", "160", "--max-eval-examples", "96", "--max-length", "48", "--batch-size", "16",
+         "--importance-batches", "4"]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """The 2-layer MiniLM cut: 12 heads and 1536 FFN neurons per layer, hidden size 384."""
+    return cut_bert(tmp_path_factory.mktemp("prune_base"), layers=2)
+
+
+@pytest.fixture(scope="module")
+def batches(base):
+    """Four labelled batches of real SST-2 training sentences."""
+    data = load_split("sst2", "train").sample(64, seed=1)
+    features = featurize(load_tokenizer(str(base)), data, LabelSpace.from_id2label({0: "negative", 1: "positive"}), 48)
+    return list(loader(features, 0, 16))
+
+
+@pytest.fixture(scope="module")
+def sentences(base):
+    texts = load_split("sst2", "dev").texts[:12]
+    return dict(load_tokenizer(str(base))(texts, padding=True, truncation=True, max_length=48, return_tensors="pt"))
+
+
+def settings(base, **kwargs) -> PruneConfig:
+    return PruneConfig(model=str(base), **kwargs)
+
+
+def pruned_once(base, batches, **kwargs):
+    model = load_classifier(base)
+    Schedule(settings(base, **kwargs), model).apply(model, importance(model, "taylor", batches), 1)
+    return model.eval()
+
+
+def logits(model, inputs) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(**inputs).logits
+
+
+def assert_consistent(model):
+    for layer in model.bert.encoder.layer:
+        attention = layer.attention.self
+        assert attention.num_attention_heads * attention.attention_head_size == attention.all_head_size
+        assert attention.attention_head_size == model.config.hidden_size // model.config.num_attention_heads
+        assert attention.query.out_features == attention.key.out_features == attention.value.out_features
+        assert attention.query.out_features == attention.all_head_size == layer.attention.output.dense.in_features
+        assert layer.intermediate.dense.out_features == layer.output.dense.in_features == model.config.intermediate_size
+        assert layer.output.dense.out_features == model.config.hidden_size == 384
+
+
+def test_layer_scope_removes_the_same_share_in_every_layer(base, batches):
+    model = pruned_once(base, batches, head_ratio=0.5, ffn_ratio=0.25)
+    shape = structure(model)
+    assert shape["heads_kept"] == [6, 6] and shape["ffn_neurons_kept"] == [1152, 1152]
+    assert {layer: len(heads) for layer, heads in model.config.pruned_heads.items()} == {0: 6, 1: 6}
+    assert model.config.num_attention_heads == 12, "transformers rebuilds from the unpruned count"
+    assert_consistent(model)
+    counted = pruned_once(base, batches, heads=5, ffn_neurons=512)
+    assert structure(counted)["heads_kept"] == [10, 9] and structure(counted)["ffn_neurons_kept"] == [1280, 1280]
+
+
+def test_global_scope_ranks_all_heads_together_and_keeps_one_per_layer(base, batches):
+    model = pruned_once(base, batches, scope="global", heads=14, ffn_neurons=501)
+    shape = structure(model)
+    assert sum(shape["heads_kept"]) == 10 and min(shape["heads_kept"]) >= 1
+    assert shape["ffn_neurons_kept"] == [1286, 1286], "501 neurons over 2 layers round to 250 a layer"
+    assert_consistent(model)
+    assert structure(pruned_once(base, batches, scope="global", heads=22))["heads_kept"] == [1, 1]
+
+
+@pytest.fixture(scope="module")
+def pruned(base, tmp_path_factory):
+    """Different head counts per layer (pruned in two rounds) and a narrower FFN, saved like the stage saves it."""
+    model = load_classifier(base)
+    prune_heads(model, {0: [1, 3, 5, 7, 9, 11, 0, 2], 1: [3]})
+    prune_heads(model, {1: [0]})
+    prune_neurons(model, [range(0, 1536, 3)] * 2)
+    out = tmp_path_factory.mktemp("pruned") / "model"
+    model.save_pretrained(out)
+    load_tokenizer(str(base)).save_pretrained(out)
+    return model.eval(), out
+
+
+def test_pruned_checkpoint_reloads_exactly_through_both_loaders(pruned, sentences):
+    from transformers import AutoModelForSequenceClassification
+
+    model, out = pruned
+    assert structure(model)["heads_kept"] == [4, 10] and model.config.intermediate_size == 1024
+    assert {k: sorted(v) for k, v in model.config.pruned_heads.items()} == {0: [0, 1, 2, 3, 5, 7, 9, 11], 1: [0, 3]}
+    expected = logits(model, sentences)
+    for reloaded in (AutoModelForSequenceClassification.from_pretrained(out), load_classifier(out)):
+        assert structure(reloaded) == structure(model)
+        assert_consistent(reloaded)
+        assert (logits(reloaded, sentences) - expected).abs().max().item() == 0.0
+
+
+@pytest.mark.parametrize("method", ["taylor", "magnitude"])
+def test_a_useless_head_scores_lowest_and_goes_first(base, batches, method):
+    model = load_classifier(base)
+    layer, head = model.bert.encoder.layer[1], 4
+    rows = slice(head * 32, (head + 1) * 32)
+    with torch.no_grad():
+        for projection in (layer.attention.self.query, layer.attention.self.key, layer.attention.self.value):
+            projection.weight[rows] = 0
+        layer.attention.output.dense.weight[:, rows] = 0
+    scores = importance(model, method, batches)
+    assert scores.heads[1][head] == 0
+    assert all(s.min() > 0 for s in (scores.heads[0], scores.heads[1][torch.arange(12) != head]))
+    assert all(s.min() > 0 for s in scores.neurons) and scores.layers.min() > 0
+    Schedule(settings(base, scope="global", heads=1), model).apply(model, scores, 1)
+    assert model.config.pruned_heads == {1: [head]}
+
+
+def test_taylor_head_score_is_the_loss_gradient_of_a_head_mask(base, batches):
+    model = load_classifier(base, attn_implementation="eager").eval()
+    mask = torch.ones(2, 12, requires_grad=True)
+    expected = torch.zeros(2, 12)
+    for batch in batches[:2]:
+        mask.grad = None
+        F.cross_entropy(model(**model_inputs(batch), head_mask=mask).logits, batch["labels"]).backward()
+        expected += mask.grad.abs()
+    # The weight gradients these passes left behind must not leak into the scores.
+    scores = importance(model, "taylor", batches[:2])
+    torch.testing.assert_close(torch.stack(scores.heads), expected, rtol=1e-3, atol=1e-7)
+
+
+def test_dropping_layers_renumbers_pruned_heads_and_reloads_exactly(base, batches, sentences, tmp_path):
+    model = load_classifier(base)
+    prune_heads(model, {0: [5], 1: [2, 7]})
+    keep_layers(model, [1])
+    assert model.config.num_hidden_layers == 1 and model.config.pruned_heads == {0: [2, 7]}
+    model.save_pretrained(tmp_path / "one")
+    assert (logits(load_classifier(tmp_path / "one"), sentences) - logits(model, sentences)).abs().max().item() == 0
+
+    model = pruned_once(base, batches, layers_to_drop=1, head_ratio=0.25)
+    assert model.config.num_hidden_layers == len(model.bert.encoder.layer) == 1
+    assert structure(model)["heads_kept"] == [9] and list(model.config.pruned_heads) == [0]
+    model.save_pretrained(tmp_path / "dropped")
+    assert (logits(load_classifier(tmp_path / "dropped"), sentences) - logits(model, sentences)).abs().max() == 0
+
+
+def test_masking_hook_matches_bert_head_mask(base, sentences):
+    model = load_classifier(base, attn_implementation="eager").eval()
+    mask = torch.ones(2, 12)
+    mask[1, 4] = 0
+    with _head_masked(model.bert.encoder.layer[1], 4):
+        hooked = logits(model, sentences)
+    torch.testing.assert_close(hooked, model(**sentences, head_mask=mask).logits.detach(), atol=1e-5, rtol=0)
+    assert (hooked - logits(model, sentences)).abs().max() > 0
+
+
+@pytest.fixture(scope="module")
+def recovered(base, tmp_path_factory):
+    out = tmp_path_factory.mktemp("recovered") / "model"
+    assert main(["prune", "--model", str(base), "--head-ratio", "0.5", "--ffn-ratio", "0.5", "--steps", "2",
+                 "--max-steps", "2", "--distill", *SMALL, "-o", str(out)]) == 0
+    return out
+
+
+def test_iterative_pruning_with_distilled_recovery_records_everything(recovered, base):
+    manifest = json.loads((recovered / "manifest.json").read_text())
+    assert manifest["stage"] == "prune" and manifest["inputs"]["model"]["path"] == str(base)
+    assert manifest["inputs"]["model"]["sha256"]
+    metrics = json.loads((recovered / "metrics.json").read_text())
+    assert [s["heads_kept"] for s in metrics["schedule"]] == [[9, 9], [6, 6]]
+    assert [s["ffn_neurons_kept"] for s in metrics["schedule"]] == [[1152, 1152], [768, 768]]
+    assert all(s["recovery"]["steps"] == 2 and {"ce", "kd"} <= set(s["recovery"]["history"][-1])
+               for s in metrics["schedule"])
+    assert metrics["teacher"] == str(base) and metrics["layers_kept"] == [0, 1]
+    assert metrics["parameters_after"] < metrics["parameters_before"]
+    assert all(metrics[k]["n"] == 96 for k in ("eval_before", "eval_pruned", "eval"))
+    reloaded = load_classifier(recovered)
+    assert structure(reloaded)["heads_kept"] == metrics["heads_kept"] == [6, 6]
+    assert structure(reloaded)["parameters"] == metrics["parameters_after"]
+    assert_consistent(reloaded)
+
+
+def test_recovery_off_and_magnitude_importance(base, tmp_path):
+    manifest = prune(settings(base, importance="magnitude", heads=3, recovery_epochs=0, max_train_examples=32,
+                              max_eval_examples=32, max_length=32), tmp_path / "out")
+    metrics = manifest["metrics"]
+    assert "recovery" not in metrics["schedule"][0] and metrics["eval"] == metrics["eval_pruned"]
+    assert sum(metrics["heads_kept"]) == 21 and metrics["teacher"] is None
+
+
+def test_distils_from_another_teacher_and_rejects_one_with_other_labels(base, tmp_path):
+    quick = dict(heads=2, max_steps=1, max_train_examples=32, max_eval_examples=32, max_length=32, batch_size=16,
+                 importance_batches=1)
+    teacher = cut_bert(tmp_path / "teacher", layers=1, seed=2)
+    metrics = prune(settings(base, teacher=str(teacher), **quick), tmp_path / "out")["metrics"]
+    assert metrics["teacher"] == str(teacher) and "kd" in metrics["schedule"][0]["recovery"]["history"][-1]
+    other = cut_bert(tmp_path / "other", layers=1, labels=LabelSpace(("0", "1", "2"), ("a", "b", "c")))
+    with pytest.raises(CompressError, match="teacher .* predicts labels a, b, c, the model negative, positive"):
+        prune(settings(base, teacher=str(other), **quick), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_pruned_model_exports_with_fused_attention_and_quantizes(pruned, tmp_path):
+    _, checkpoint = pruned
+    metrics = export(ExportConfig(model=str(checkpoint), optimize=True, max_eval_examples=32, max_length=48,
+                                  parity_batch_sizes=[1, 16]), tmp_path / "onnx")["metrics"]
+    assert metrics["parity"]["exported"]["max_abs_diff"] < 1e-4 and metrics["parity"]["optimized"]["max_abs_diff"] < 1e-4
+    assert metrics["fused_operators"]["Attention"] + metrics["fused_operators"]["MultiHeadAttention"] == 2
+    graph = onnx.load(str(tmp_path / "onnx" / "model.onnx")).graph
+    heads = [a.i for n in graph.node if n.op_type in ("Attention", "MultiHeadAttention") for a in n.attribute
+             if a.name == "num_heads"]
+    assert heads == [4, 10], "each fused attention keeps its own layer's head count"
+    quantized = quantize(QuantizeConfig(model=str(tmp_path / "onnx"), max_eval_examples=32, max_length=48),
+                         tmp_path / "int8")["metrics"]
+    assert quantized["quantized_nodes"] > 0 and quantized["label_agreement"] > 0.8
+
+
+def test_analyze_writes_the_sensitivity_table_and_no_model(base, tmp_path, capsys):
+    out = tmp_path / "analysis"
+    assert main(["prune", "--model", str(base), "--analyze", "--max-eval-examples", "64", "--max-length", "32",
+                 "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "sensitivity.json", "sensitivity.md"]
+    table = json.loads((out / "sensitivity.json").read_text())
+    assert [(r["layer"], r["head"]) for r in table["heads"]] == [(i, h) for i in range(2) for h in range(12)]
+    assert [r["layer"] for r in table["layers"]] == [0, 1] and table["eval"]["accuracy"] > 0
+    for row in table["heads"] + table["layers"]:
+        assert row["accuracy_drop_points"] == pytest.approx(100 * (table["eval"]["accuracy"] - row["accuracy"]))
+    markdown = (out / "sensitivity.md").read_text()
+    assert markdown.count("\n| ") == 3 and "whole layer" in markdown and markdown.strip() in capsys.readouterr().out
+    assert json.loads((out / "manifest.json").read_text())["stage"] == "prune-analysis"
+
+
+def _cli(*args) -> int:
+    return main(["prune", *SMALL, "--recovery-epochs", "0", *map(str, args)])
+
+
+@pytest.mark.parametrize("args", [
+    ("--head-ratio", 1.5),
+    ("--head-ratio", -0.1),
+    ("--ffn-ratio", 1),
+    ("--heads", -1),
+    ("--head-ratio", 0.5, "--heads", 3),
+    ("--layers-to-drop", 2),
+    ("--heads", 23),
+    ("--ffn-neurons", 3072),
+    ("--steps", 0, "--heads", 1),
+    ("--kd-weight", -1, "--heads", 1),
+    ("--distill", "--heads", 1),
+    (),
+])
+def test_bad_input_is_one_line_and_writes_nothing(base, tmp_path, capsys, args):
+    out = tmp_path / "out" / "pruned"
+    assert _cli("--model", base, *args, "-o", out) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("compress prune: error:") and "\n" not in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_missing_model_and_existing_output(tmp_path, capsys):
+    assert _cli("--model", tmp_path / "nope", "--heads", 1, "-o", tmp_path / "a") == 2
+    assert "not found" in capsys.readouterr().err
+    assert _cli("--heads", 1, "-o", tmp_path / "b") == 2
+    assert "--model" in capsys.readouterr().err
+    with pytest.raises(CompressError, match="not found"):
+        prune(PruneConfig(model=str(tmp_path / "nope"), heads=1), tmp_path / "c")
+    (tmp_path / "d").mkdir()
+    assert _cli("--model", tmp_path / "nope", "--heads", 1, "-o", tmp_path / "d") == 2
+    assert "already exists" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
