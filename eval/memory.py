@@ -48,6 +48,22 @@ def parameter_count(path: Path) -> int:
     return total
 
 
+def _peak_rss_mb() -> float:
+    """This process's resident high-water mark.
+
+    VmHWM belongs to the address space, which exec replaces; getrusage's ru_maxrss would also carry
+    the parent's peak from before the fork and report the same figure for every probe.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # where /proc is missing; Linux: KiB
+
+
 def _rss_mb() -> float:
     import psutil
 
@@ -96,7 +112,7 @@ def _probe(spec: dict[str, Any]) -> dict[str, Any]:
         with torch.inference_mode():
             for b, l in shapes:
                 model(**{k: torch.as_tensor(v, device=device) for k, v in inputs(b, l).items()})
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    peak = _peak_rss_mb()
     out = {"baseline_rss_mb": round(baseline, 1), "loaded_rss_mb": round(loaded, 1), "peak_rss_mb": round(peak, 1),
            "peak_increment_mb": round(peak - baseline, 1), "shapes": shapes}
     if device == "cuda":

@@ -94,6 +94,13 @@ def gemms(directory):
     return {n.name for n in graph(directory).node if n.op_type == "Gemm"}
 
 
+def embedding_gathers(directory):
+    """Gathers reading a constant table (word, position, token-type embeddings), also targeted by default."""
+    g = graph(directory)
+    weights = {t.name for t in g.initializer}
+    return {n.name for n in g.node if n.op_type == "Gather" and n.input[0] in weights}
+
+
 def fed_by_dequantize(g):
     """Names of the nodes with an input that comes out of a DequantizeLinear node."""
     dequantized = {o for n in g.node if n.op_type == "DequantizeLinear" for o in n.output}
@@ -110,7 +117,7 @@ def dev_feed(directory, size=3, length=20):
                                                 return_tensors="np"))
 
 
-def test_dynamic_default_quantizes_every_weight_matmul_and_scores_against_the_source(tiny_onnx, tmp_path,
+def test_dynamic_default_quantizes_every_weight_matmul_and_embedding_and_scores_against_the_source(tiny_onnx, tmp_path,
                                                                                         capsys):
     out = tmp_path / "int8"
     assert main(["quantize", "--model", str(tiny_onnx), "-o", str(out), "--max-eval-examples", "64"]) == 0
@@ -121,12 +128,15 @@ def test_dynamic_default_quantizes_every_weight_matmul_and_scores_against_the_so
     assert sum(n.op_type == "MatMulInteger" for n in g.node) == len(targeted)
     assert not any(n.op_type in ("MatMul", "Gemm") and n.name.removesuffix("_MatMul") in targeted for n in g.node)
     assert len([n for n in g.node if n.op_type == "MatMul"]) == 4, "attention scores and context stay float32"
+    tables = {t.name for t in g.initializer if t.name.endswith("_quantized")}
+    assert sum(n.op_type == "Gather" and n.input[0] in tables for n in g.node) == 3, \
+        "word, position and token-type embeddings are read from int8 tables"
     m = manifest(out)
     assert m["stage"] == "quantize" and m["inputs"]["model"]["path"] == str(tiny_onnx)
     metrics = m["metrics"]
     assert metrics == summary | {"quantized": metrics["quantized"]}
-    assert metrics["quantized_nodes"] == 14 and metrics["kept_fp32"] == [] and "guard" not in metrics
-    assert metrics["targets_by_type"] == {"MatMul": 12, "Gemm": 2}
+    assert metrics["quantized_nodes"] == 17 and metrics["kept_fp32"] == [] and "guard" not in metrics
+    assert metrics["targets_by_type"] == {"MatMul": 12, "Gemm": 2, "Gather": 3}
     assert metrics["source"]["n"] == metrics["quantized"]["n"] == 64
     assert metrics["accuracy_drop_points"] == pytest.approx(
         100 * (metrics["source"]["accuracy"] - metrics["quantized"]["accuracy"]))
@@ -156,7 +166,7 @@ def test_static_qdq_with_each_calibration_method_runs(tiny_onnx, tmp_path, metho
         n.name for n in g.node if n.op_type in ("MatMul", "Gemm")} & quantized
     attention = {n.name for n in g.node if n.op_type == "MatMul"} - weight_matmuls(tiny_onnx)
     assert len(attention) == 4 and not attention & quantized, "activation-by-activation MatMuls stay float32"
-    assert m["metrics"]["quantized_nodes"] == 14 and m["metrics"]["scheme"]["calibration_method"] == method
+    assert m["metrics"]["quantized_nodes"] == 17 and m["metrics"]["scheme"]["calibration_method"] == method
     logits = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"]).run(
         ["logits"], dev_feed(out))[0]
     assert logits.shape == (3, 2) and np.isfinite(logits).all()
@@ -189,8 +199,8 @@ def test_guard_keeps_the_most_harmful_nodes_in_float32(learned_onnx, agreement_d
     assert ranking == sorted(ranking), "most harmful first"
     g = graph(out)
     quantized = fed_by_dequantize(g)
-    targets = weight_matmuls(learned_onnx) | gemms(learned_onnx)
-    assert len(guard["ranking"]) == len(targets) == 8
+    targets = weight_matmuls(learned_onnx) | gemms(learned_onnx) | embedding_gathers(learned_onnx)
+    assert len(guard["ranking"]) == len(targets) == 11
     assert set(kept) <= targets and not set(kept) & quantized, "kept nodes read float32 inputs"
     assert targets - set(kept) <= quantized
     assert metrics["quantized_nodes"] == len(targets) - len(kept)
@@ -198,7 +208,7 @@ def test_guard_keeps_the_most_harmful_nodes_in_float32(learned_onnx, agreement_d
 
 def test_guard_with_room_to_spare_keeps_nothing(learned_onnx, agreement_data, tmp_path):
     m = quantize(harmful(agreement_data, model=str(learned_onnx), max_accuracy_drop=100.0), tmp_path / "out")
-    assert m["metrics"]["kept_fp32"] == [] and m["metrics"]["quantized_nodes"] == 8
+    assert m["metrics"]["kept_fp32"] == [] and m["metrics"]["quantized_nodes"] == 11
     assert "ranking" not in m["metrics"]["guard"]
 
 
