@@ -23,56 +23,60 @@ def command(name: str):
     return register
 
 
-def _output_options(parser: argparse.ArgumentParser, what: str) -> None:
+def _stage_parser(sub, name: str, settings: type, help: str, description: str, what: str,
+                  skip: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """A stage's subcommand: one option per settings field, plus where to write its artifact."""
+    parser = sub.add_parser(name, help=help, description=description)
+    add_arguments(parser, settings, skip)
     parser.add_argument("-o", "--output", required=True, help=f"directory to write the {what} to; it appears "
                         "only once complete")
     parser.add_argument("--overwrite", action="store_true", help="replace the output directory if it exists")
+    return parser
+
+
+def _runs(settings: type, stage: Callable) -> Callable[[argparse.Namespace], None]:
+    return lambda a: _show(stage(from_args(settings, a), a.output, a.overwrite))
 
 
 @command("finetune")
 def _finetune(sub) -> None:
     from compress.finetune import FinetuneConfig, finetune
 
-    p = sub.add_parser("finetune", help="fine-tune a BERT-family checkpoint as a text classifier",
-                       description="Fine-tune a checkpoint on labelled text. Writes an HF model directory with "
-                       "tokenizer, metrics.json and manifest.json. Runs data-parallel under torchrun or "
-                       "accelerate launch.")
-    add_arguments(p, FinetuneConfig)
-    _output_options(p, "fine-tuned model")
-    p.set_defaults(run=lambda a: _show(finetune(from_args(FinetuneConfig, a), a.output, a.overwrite)))
+    p = _stage_parser(sub, "finetune", FinetuneConfig, "fine-tune a BERT-family checkpoint as a text classifier",
+                      "Fine-tune a checkpoint on labelled text. Writes an HF model directory with tokenizer, "
+                      "metrics.json and manifest.json. Runs data-parallel under torchrun or accelerate launch.",
+                      "fine-tuned model")
+    p.set_defaults(run=_runs(FinetuneConfig, finetune))
 
 
 @command("distill")
 def _distill(sub) -> None:
     from compress.distill import DistillConfig, distill
 
-    p = sub.add_parser("distill", help="distil a fine-tuned classifier into a student with fewer layers",
-                       description="Distil a fine-tuned teacher into a student cut from its own layers: fewer "
-                       "encoder layers, the teacher's embeddings, pooler and classifier. Trains on hard labels and "
-                       "the teacher's soft targets, optionally hidden states and attentions. Writes an HF model "
-                       "directory with tokenizer, metrics.json and manifest.json. Runs data-parallel under "
-                       "torchrun or accelerate launch.")
-    add_arguments(p, DistillConfig)
-    _output_options(p, "student model")
-    p.set_defaults(run=lambda a: _show(distill(from_args(DistillConfig, a), a.output, a.overwrite)))
+    p = _stage_parser(sub, "distill", DistillConfig, "distil a fine-tuned classifier into a student with fewer layers",
+                      "Distil a fine-tuned teacher into a student cut from its own layers: fewer encoder layers, "
+                      "the teacher's embeddings, pooler and classifier. Trains on hard labels and the teacher's "
+                      "soft targets, optionally hidden states and attentions. Writes an HF model directory with "
+                      "tokenizer, metrics.json and manifest.json. Runs data-parallel under torchrun or accelerate "
+                      "launch.", "student model")
+    p.set_defaults(run=_runs(DistillConfig, distill))
 
 
 @command("prune")
 def _prune(sub) -> None:
     from compress.prune import PruneConfig, analyze, prune, sensitivity_markdown
 
-    p = sub.add_parser("prune", help="remove attention heads, FFN neurons and layers, then recover accuracy",
-                       description="Remove the least important attention heads, FFN intermediate neurons and "
-                       "(optionally) whole layers of a fine-tuned classifier, ranked on task data, in --steps steps "
-                       "each followed by recovery fine-tuning, optionally distilled from the unpruned model. Writes "
-                       "an HF model directory that plain transformers reloads, with tokenizer, metrics.json and "
-                       "manifest.json. With --analyze, writes only the per-head and per-layer sensitivity table.")
     # Recovery runs --recovery-epochs after each pruning step; a second --epochs would only confuse.
-    add_arguments(p, PruneConfig, skip=("epochs",))
+    p = _stage_parser(sub, "prune", PruneConfig, "remove attention heads, FFN neurons and layers, then recover accuracy",
+                      "Remove the least important attention heads, FFN intermediate neurons and (optionally) whole "
+                      "layers of a fine-tuned classifier, ranked on task data, in --steps steps each followed by "
+                      "recovery fine-tuning, optionally distilled from the unpruned model. Writes an HF model "
+                      "directory that plain transformers reloads, with tokenizer, metrics.json and manifest.json. "
+                      "With --analyze, writes only the per-head and per-layer sensitivity table.",
+                      "pruned model (with --analyze: the sensitivity table)", skip=("epochs",))
     p.add_argument("--analyze", action="store_true", help="instead of pruning, measure the dev accuracy drop when "
                    "each single head is masked and each whole layer removed; prints the table and writes it as "
                    "sensitivity.json and sensitivity.md")
-    _output_options(p, "pruned model (with --analyze: the sensitivity table)")
 
     def run(a):
         config = from_args(PruneConfig, a)
@@ -112,31 +116,28 @@ def _run_bench(args) -> None:
 def _export(sub) -> None:
     from compress.export import ExportConfig, export
 
-    p = sub.add_parser("export", help="export a fine-tuned checkpoint to ONNX, checked against PyTorch",
-                       description="Export an HF checkpoint directory to ONNX with dynamic batch and sequence axes. "
-                       "Compares the ONNX logits with PyTorch's on real examples and fails above tolerance; "
-                       "optionally fuses transformer operators (--optimize) and converts to float16 (--fp16). "
-                       "Writes model.onnx, config.json, the tokenizer and manifest.json.")
     # Parity reads only the eval split.
-    add_arguments(p, ExportConfig, skip=("train_split", "max_train_examples"))
-    _output_options(p, "ONNX model")
-    p.set_defaults(run=lambda a: _show(export(from_args(ExportConfig, a), a.output, a.overwrite)))
+    p = _stage_parser(sub, "export", ExportConfig, "export a fine-tuned checkpoint to ONNX, checked against PyTorch",
+                      "Export an HF checkpoint directory to ONNX with dynamic batch and sequence axes. Compares the "
+                      "ONNX logits with PyTorch's on real examples and fails above tolerance; optionally fuses "
+                      "transformer operators (--optimize) and converts to float16 (--fp16). Writes model.onnx, "
+                      "config.json, the tokenizer and manifest.json.", "ONNX model",
+                      skip=("train_split", "max_train_examples"))
+    p.set_defaults(run=_runs(ExportConfig, export))
 
 
 @command("quantize")
 def _quantize(sub) -> None:
     from compress.quantize import QuantizeConfig, quantize
 
-    p = sub.add_parser("quantize", help="quantize an ONNX classifier to int8, guarded by its accuracy",
-                       description="Quantize an exported ONNX model to int8 with ONNX Runtime: dynamic (default) "
-                       "or static QDQ with calibration on training examples. Scores the result against the "
-                       "source model on the eval split; with --max-accuracy-drop keeps the most sensitive layers "
-                       "in float32 until the drop is within budget, or fails. Writes model.onnx, config.json, the "
-                       "tokenizer and manifest.json.")
     # --calibration-examples sets how many training examples are read.
-    add_arguments(p, QuantizeConfig, skip=("max_train_examples",))
-    _output_options(p, "quantized model")
-    p.set_defaults(run=lambda a: _show(quantize(from_args(QuantizeConfig, a), a.output, a.overwrite)))
+    p = _stage_parser(sub, "quantize", QuantizeConfig, "quantize an ONNX classifier to int8, guarded by its accuracy",
+                      "Quantize an exported ONNX model to int8 with ONNX Runtime: dynamic (default) or static QDQ "
+                      "with calibration on training examples. Scores the result against the source model on the "
+                      "eval split; with --max-accuracy-drop keeps the most sensitive layers in float32 until the "
+                      "drop is within budget, or fails. Writes model.onnx, config.json, the tokenizer and "
+                      "manifest.json.", "quantized model", skip=("max_train_examples",))
+    p.set_defaults(run=_runs(QuantizeConfig, quantize))
 
 
 @command("run")

@@ -21,3 +21,16 @@ mkdir -p artifacts/logs
 for m in minmax entropy percentile; do
   [ -d artifacts/teacher-static-$m ] || compress quantize --model artifacts/teacher-onnx --mode static --calibration-method $m -o artifacts/teacher-static-$m
 done
+
+# The guard on a deliberately harmful setting: static QDQ of every quantizable operator type the graph has
+# (LayerNormalization, Transpose, Reshape too), budget 1.0 point.
+[ -d artifacts/teacher-harmful-guarded ] || compress quantize --model artifacts/teacher-onnx --mode static \
+  --op-types MatMul Gemm Gather LayerNormalization Transpose Reshape --max-accuracy-drop 1.0 -o artifacts/teacher-harmful-guarded
+
+# Fused graph (ORT transformer optimizer) quantized with QAttention as well.
+[ -d artifacts/teacher-onnx-opt-int8 ] || compress quantize --model artifacts/teacher-onnx-opt --op-types MatMul Gemm Gather Attention -o artifacts/teacher-onnx-opt-int8
+
+# Bench: the recipe configs/sst2-minilm.yaml ran teacher / ONNX / int8 side by side (first run, with the
+# scorecard and memory); this is the repeat for the run-to-run check.
+compress bench artifacts/teacher artifacts/teacher-onnx artifacts/teacher-int8 --names teacher onnx int8 --threads 2 \
+  --perturbations none --no-memory -o reports/sst2-teacher/bench-repeat.json

@@ -15,7 +15,6 @@ from compress.data import load_split
 from compress.errors import CompressError
 from compress.export import ExportConfig, export
 from compress.models import load_classifier, load_tokenizer
-from tests.compress.test_finetune import one_thread  # noqa: F401  (autouse: PyTorch thrashes with two threads here)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PARITY = ["--max-eval-examples", "40", "--parity-batch-sizes", "1", "16"]

@@ -15,33 +15,6 @@ from compress.training import evaluate, featurize, predict_logits
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a small shared CPU box two threads thrash (measured 2.5-5x slower here)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def trained_tiny_bert(one_thread, data_dir, tmp_path_factory):
-    """Overrides the shared fixture for this module: same model and data, 2 epochs at lr 3e-4.
-
-    The shared fixture (1 epoch, lr 1e-4) stays at the majority class (accuracy 0.535, MCC 0): the
-    bundled MiniLM was trained with mean pooling, so in its first two layers [CLS] is nearly
-    constant across inputs and the classification head has nothing to read until fine-tuning
-    routes information into it. These settings reach 0.70-0.82 dev accuracy over seeds 1-3 and 42.
-    """
-    from tests.conftest import cut_bert
-
-    base = cut_bert(tmp_path_factory.mktemp("tiny_base"), layers=2)
-    out = tmp_path_factory.mktemp("tiny_trained") / "model"
-    finetune(FinetuneConfig(model=str(base), max_train_examples=1500, max_eval_examples=200, epochs=2,
-                            batch_size=32, learning_rate=3e-4, max_length=64), out)
-    return out
-
-
 @pytest.fixture(scope="module")
 def metrics(trained_tiny_bert):
     return json.loads((trained_tiny_bert / "metrics.json").read_text())

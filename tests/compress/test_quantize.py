@@ -19,7 +19,6 @@ from compress.models import load_tokenizer
 from compress.onnx_model import onnx_logits, session
 from compress.quantize import QuantizeConfig, quantize
 from compress.training import featurize
-from tests.compress.test_finetune import one_thread  # noqa: F401  (autouse: PyTorch thrashes with two threads here)
 from tests.conftest import cut_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

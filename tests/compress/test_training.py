@@ -17,15 +17,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SENTIMENT = LabelSpace(("0", "1"), ("negative", "positive"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a small shared CPU box two threads thrash (measured 5x slower here)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def lengths(n=300, seed=0):
     rng = random.Random(seed)
     return [rng.randint(3, 60) for _ in range(n)]

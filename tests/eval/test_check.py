@@ -70,3 +70,22 @@ def test_unknown_reference_variant_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "r.json").write_text(json.dumps(record()))
     code = main(["check", str(tmp_path / "r.json"), "--baseline", str(tmp_path / "r.json"), "--reference", "nope"])
     assert code == 2 and "reference variant 'nope'" in capsys.readouterr().err
+
+
+def test_switching_quantization_off_fails_the_committed_quick_gate():
+    """The committed CI baseline, with its int8 variant replaced by what quantize would give if it did nothing."""
+    import copy
+    from pathlib import Path
+
+    from eval import record as records
+
+    baseline = records.load(Path(__file__).resolve().parents[2] / "configs" / "gate" / "quick-baseline.json")
+    assert check(copy.deepcopy(baseline), baseline, Tolerances(max_latency_increase=0.3))["passed"]
+    candidate = copy.deepcopy(baseline)
+    variants = {v["name"]: v for v in candidate["variants"]}
+    unquantized = {**copy.deepcopy(variants["export"]), "name": "int8"}
+    candidate["variants"] = [unquantized if v["name"] == "int8" else v for v in candidate["variants"]]
+    summary = check(candidate, baseline, Tolerances(max_latency_increase=0.3))
+    failed = {(f["variant"], f["metric"]) for f in summary["failures"]}
+    assert ("int8", "file_bytes") in failed and ("int8", "latency/b1xl128 (x teacher)") in failed
+    assert all(variant == "int8" for variant, _ in failed)
