@@ -103,7 +103,7 @@ class LabelSpace:
         return {n: i for i, n in enumerate(self.names)}
 
     def encode(self, data: LabelledText) -> list[int]:
-        """Label ids for `data`, matched by display name, then by raw value, then as integer ids."""
+        """Label ids for `data`, matched by display name, then by raw value, then (unnamed integers) as ids."""
         by_name = {n: i for i, n in enumerate(self.names)}
         by_raw = {r: i for i, r in enumerate(self.raw)}
         ids = []
@@ -113,8 +113,8 @@ class LabelSpace:
                 ids.append(by_name[name])
             elif raw in by_raw:
                 ids.append(by_raw[raw])
-            elif raw.lstrip("-").isdigit() and 0 <= int(raw) < len(self.names) and self.names[int(raw)].startswith("LABEL_"):
-                ids.append(int(raw))
+            elif raw.isdigit() and int(raw) < len(self.names) and raw not in data.names:
+                ids.append(int(raw))  # an unnamed integer label is a class id, as in datasets' ClassLabel
             else:
                 known = ", ".join(self.names)
                 raise CompressError(f"label {raw!r} in {data.origin or 'the data'} is not one of the model's "

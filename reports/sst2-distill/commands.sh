@@ -20,7 +20,8 @@ for s in student3-kd student3-ft student2-kd student1-kd; do
 done
 unset OMP_NUM_THREADS
 compress bench artifacts/teacher artifacts/student3-kd artifacts/student3-ft artifacts/student2-kd artifacts/student1-kd \
-  artifacts/student3-kd-int8 artifacts/student2-kd-int8 artifacts/student1-kd-int8 --threads 2 \
-  --perturbations none --names teacher kd-3L ft-3L kd-2L kd-1L kd-3L-int8 kd-2L-int8 kd-1L-int8 \
+  artifacts/teacher-int8 artifacts/student3-kd-int8 artifacts/student2-kd-int8 artifacts/student1-kd-int8 --threads 2 \
+  --batch-sizes 1 32 --lengths 128 --time-budget 8 --perturbations typos word_dropout --perturbation-rates 0.15 \
+  --names teacher kd-3L ft-3L kd-2L kd-1L teacher-int8 kd-3L-int8 kd-2L-int8 kd-1L-int8 \
   -o reports/sst2-distill/bench.json
 compress report reports/sst2-distill/bench.json -o reports/sst2-distill/report --title "SST-2 distilled students"

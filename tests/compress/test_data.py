@@ -202,6 +202,13 @@ def test_encode_matches_display_names_raw_values_and_generic_label_ids():
     assert generic.encode(LabelledText(["x"], None, ["1"])) == [1]
 
 
+def test_unnamed_integer_labels_are_class_ids_of_a_named_model():
+    model = LabelSpace.from_id2label({"0": "negative", "1": "positive"})
+    assert model.encode(LabelledText(["x", "y"], None, ["1", "0"])) == [1, 0]
+    with pytest.raises(CompressError, match="label '2'"):
+        model.encode(LabelledText(["x"], None, ["2"]))
+
+
 def test_encode_refuses_a_label_outside_the_space_and_names_it():
     space = LabelSpace(("0", "1"), ("negative", "positive"))
     with pytest.raises(CompressError, match=r"label 'neutral' .* not one of the model's labels \(negative, positive\)"):

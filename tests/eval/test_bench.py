@@ -1,5 +1,6 @@
 """`compress bench` end to end on a tiny real BERT: runners agree, the record is complete, errors are clear."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,38 @@ def tiny_onnx(trained_tiny_bert, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def result(trained_tiny_bert, tiny_onnx):
-    return bench([str(trained_tiny_bert), str(tiny_onnx)], BenchConfig(**FAST), progress=False)
+def ood_file(data_dir, tmp_path_factory) -> Path:
+    """Thirty real SST-2 training phrases (short fragments, unlike dev's full sentences) as an extra set."""
+    from compress.data import load_split
+
+    train = load_split("sst2", "train").sample(30, seed=1)
+    path = tmp_path_factory.mktemp("ood") / "phrases.jsonl"
+    path.write_text("".join(f'{{"text": {json.dumps(t)}, "label": {l}}}\n' for t, l in zip(train.texts, train.labels)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def result(trained_tiny_bert, tiny_onnx, ood_file):
+    config = BenchConfig(**FAST, extra_eval=[str(ood_file)], perturbation_rates=[0.1])
+    return bench([str(trained_tiny_bert), str(tiny_onnx)], config, progress=False)
+
+
+def test_scorecard_is_computed_alike_for_pytorch_and_onnx(result):
+    torch_card, onnx_card = (v["scorecard"] for v in result["variants"])
+    assert torch_card["fidelity"]["flips"] == 0 and onnx_card["fidelity"]["agreement"] == 1.0
+    assert onnx_card["calibration"]["ece"] == pytest.approx(torch_card["calibration"]["ece"], abs=1e-3)
+    assert [(r["perturbation"], r["rate"]) for r in onnx_card["robustness"]] == [
+        ("typos", 0.1), ("word_dropout", 0.1), ("case", 0.1)]
+    for a, b in zip(torch_card["robustness"], onnx_card["robustness"]):
+        assert a["accuracy"] == pytest.approx(b["accuracy"], abs=1 / 48)
+    assert all(r["perturbation"] != "case" or r["drop_points"] == 0 for r in onnx_card["robustness"]), \
+        "the uncased tokenizer cannot see case changes"
+
+
+def test_extra_eval_sets_are_scored_separately_as_out_of_domain(result, ood_file):
+    for variant in result["variants"]:
+        (ood,) = variant["scorecard"]["out_of_domain"]
+        assert ood["data"] == str(ood_file) and ood["n"] == 30 and 0 <= ood["accuracy"] <= 1
 
 
 def test_pytorch_and_onnx_runners_give_the_same_predictions(result):
