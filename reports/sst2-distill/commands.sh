@@ -7,8 +7,8 @@ set -euo pipefail
 export COMPRESS_DATA_DIR=${COMPRESS_DATA_DIR:-../shared/datasets} OMP_NUM_THREADS=1
 T=artifacts/teacher
 run() { [ -d "artifacts/$1" ] || compress distill --teacher $T "${@:2}" -o "artifacts/$1" > "artifacts/logs/$1.log" 2>&1; }
-run student3-kd --student-layers 3 --epochs 2 --learning-rate 1e-4 --ce-weight 0.5 --kd-weight 0.5 --temperature 2 &
-run student3-ft --student-layers 3 --epochs 2 --learning-rate 1e-4 --ce-weight 1 --kd-weight 0 &
+run student3-kd --student-layers 3 --epochs 1 --learning-rate 1e-4 --ce-weight 0.5 --kd-weight 0.5 --temperature 2 &
+run student3-ft --student-layers 3 --epochs 1 --learning-rate 1e-4 --ce-weight 1 --kd-weight 0 &
 run student2-kd --student-layers 2 --epochs 1 --learning-rate 1e-4 --ce-weight 0.5 --kd-weight 0.5 --temperature 2 &
 run student1-kd --student-layers 1 --epochs 1 --learning-rate 1e-4 --ce-weight 0.5 --kd-weight 0.5 --temperature 2 &
 wait
