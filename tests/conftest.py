@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "datasets"
+SHARED_DATA = Path(os.environ.get("COMPRESS_DATA_DIR") or ROOT.parent / "shared" / "datasets").resolve()
 
 
 @pytest.fixture(scope="session", autouse=True)
