@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 8 on real SST-2: students cut from the fine-tuned 6-layer teacher (artifacts/teacher).
 # Distillation (soft targets at T=2 with cached teacher logits + hard labels) versus plain fine-tuning of
-# the same 3-layer initialisation, then 2 and 1 layers; each exported, int8-quantized and benched
-# against the teacher. The four runs were started together, one thread each, on the 2-core machine.
+# the same 3-layer initialisation, then 2 and 1 layers, one epoch each; each exported, int8-quantized and
+# benched against the teacher. Runs were started two at a time, one thread each, on the 2-core machine.
 set -euo pipefail
 export COMPRESS_DATA_DIR=${COMPRESS_DATA_DIR:-../shared/datasets} OMP_NUM_THREADS=1
 T=artifacts/teacher
@@ -14,14 +14,16 @@ run student1-kd --student-layers 1 --epochs 1 --learning-rate 1e-4 --ce-weight 0
 wait
 
 # Export and int8-quantize each student, then bench them against the teacher side by side.
+unset OMP_NUM_THREADS
 for s in student3-kd student3-ft student2-kd student1-kd; do
   [ -d artifacts/$s-onnx ] || compress export --model artifacts/$s -o artifacts/$s-onnx
+done
+for s in student3-kd student2-kd student1-kd; do
   [ -d artifacts/$s-int8 ] || compress quantize --model artifacts/$s-onnx -o artifacts/$s-int8
 done
-unset OMP_NUM_THREADS
 compress bench artifacts/teacher artifacts/student3-kd artifacts/student3-ft artifacts/student2-kd artifacts/student1-kd \
   artifacts/teacher-int8 artifacts/student3-kd-int8 artifacts/student2-kd-int8 artifacts/student1-kd-int8 --threads 2 \
-  --batch-sizes 1 32 --lengths 128 --time-budget 8 --perturbations typos word_dropout --perturbation-rates 0.15 \
+  --batch-sizes 1 --lengths 128 --real-batch-sizes 32 --min-runs 20 --time-budget 4 --perturbations none --no-memory \
   --names teacher kd-3L ft-3L kd-2L kd-1L teacher-int8 kd-3L-int8 kd-2L-int8 kd-1L-int8 \
   -o reports/sst2-distill/bench.json
 compress report reports/sst2-distill/bench.json -o reports/sst2-distill/report --title "SST-2 distilled students"
