@@ -15,7 +15,7 @@ import numpy as np
 
 from compress.data import LabelSpace
 from compress.errors import CompressError
-from compress.onnx_model import check_classifier, is_onnx_model, onnx_logits, session
+from compress.onnx_model import is_onnx_model, onnx_file, onnx_logits, session
 
 TORCH_PRECISIONS = ("fp32", "fp16", "bf16")
 ORT_PROVIDERS = {"cpu": ["CPUExecutionProvider"],
@@ -135,7 +135,7 @@ class OrtRunner(Runner):
             raise CompressError(f"{spec.path}: ONNX Runtime provider must be one of {', '.join(ORT_PROVIDERS)}, "
                                 f"got {provider!r}")
         self.provider = provider
-        self.file = check_classifier(spec.path)
+        self.file = onnx_file(spec.path)  # session() validates it as a classifier
         self.session = session(self.file, threads, ORT_PROVIDERS[provider])
         self.precision = onnx_precision(self.file)
 
