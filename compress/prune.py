@@ -37,6 +37,7 @@ from compress.metrics import classification_metrics
 from compress.models import load_tokenizer
 from compress.training import (Features, LossFn, TrainConfig, cross_entropy_loss, evaluate, featurize,
                                is_main_process, loader, predict_logits, save_trained, train)
+from compress.vocabulary import shrink_vocabulary
 
 SENSITIVITY = "sensitivity"
 
@@ -73,6 +74,9 @@ class PruneConfig(TrainConfig, DataConfig):
     kd_weight: float = option(0.5, "when distilling: weight of the KL divergence to the teacher's softened class "
                                    "distribution at --temperature, scaled by T^2")
     temperature: float = option(2.0, "when distilling: softmax temperature of the soft targets")
+    vocabulary: bool = option(False, "also keep only the word pieces the training text uses (plus special tokens "
+                                     "and every single character) and their embedding rows; their tokenization "
+                                     "is unchanged, other words split into smaller pieces. Needs no recovery")
     allow_pickle: bool = option(False, "allow loading pickled (.bin) weights, which can run code; only for "
                                        "trusted files")
 
@@ -81,8 +85,12 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def prunes_structure(config: PruneConfig) -> bool:
+    return bool(config.head_ratio or config.heads or config.ffn_ratio or config.ffn_neurons or config.layers_to_drop)
+
+
 def recovers(config: PruneConfig) -> bool:
-    return config.max_steps is not None or config.recovery_epochs > 0
+    return prunes_structure(config) and (config.max_steps is not None or config.recovery_epochs > 0)
 
 
 def check_settings(config: PruneConfig) -> None:
@@ -96,16 +104,17 @@ def check_settings(config: PruneConfig) -> None:
             raise CompressError(f"{_flag(ratio)} must be at least 0 and below 1, got {r}")
         if n is not None and n < 0:
             raise CompressError(f"{_flag(count)} must not be negative, got {n}")
-    if not (config.head_ratio or config.heads or config.ffn_ratio or config.ffn_neurons or config.layers_to_drop):
-        raise CompressError("nothing to prune: give --head-ratio/--heads, --ffn-ratio/--ffn-neurons or "
-                            "--layers-to-drop")
+    if not (prunes_structure(config) or config.vocabulary):
+        raise CompressError("nothing to prune: give --head-ratio/--heads, --ffn-ratio/--ffn-neurons, "
+                            "--layers-to-drop or --vocabulary")
     for name in ("steps", "importance_batches") + (("max_steps",) if config.max_steps is not None else ()):
         if getattr(config, name) < 1:
             raise CompressError(f"{_flag(name)} must be at least 1, got {getattr(config, name)}")
     if config.recovery_epochs < 0 or config.layers_to_drop < 0:
         raise CompressError("--recovery-epochs and --layers-to-drop must not be negative")
     if (config.distill or config.teacher) and not recovers(config):
-        raise CompressError("--distill and --teacher act during recovery, which --recovery-epochs 0 turns off")
+        raise CompressError("--distill and --teacher act during recovery, which follows only the pruning of heads, "
+                            "neurons or layers, and which --recovery-epochs 0 turns off")
     if config.ce_weight < 0 or config.kd_weight < 0 or not config.ce_weight + config.kd_weight:
         raise CompressError("--ce-weight and --kd-weight must not be negative, and not both zero")
     if config.temperature <= 0:
@@ -285,7 +294,7 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
 
     before = {"eval": score(), **structure(model)}
     history = []
-    for step in range(1, config.steps + 1):
+    for step in range(1, config.steps + 1 if prunes_structure(config) else 1):
         batches = ()
         if config.importance == "taylor":
             shuffled = loader(train_features, pad_id, config.batch_size, config.seed + step, shuffle=True)
@@ -306,13 +315,23 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
                   f"accuracy {before['eval']['accuracy']:.4f} -> {record['eval_pruned']['accuracy']:.4f} pruned -> "
                   f"{record['eval']['accuracy']:.4f}", file=sys.stderr)
 
-    final = history[-1]
+    final = history[-1] if history else {"eval": before["eval"], "eval_pruned": before["eval"],
+                                         "layers_kept": list(schedule.layers), **structure(model)}
     metrics = {"eval": final["eval"], "eval_before": before["eval"], "eval_pruned": final["eval_pruned"],
                "parameters_before": before["parameters"], "parameters_after": final["parameters"],
                "layers_kept": final["layers_kept"], "heads_kept": final["heads_kept"],
                "ffn_neurons_kept": final["ffn_neurons_kept"], "pruned_heads": model.config.pruned_heads,
                "teacher": teacher,
                "train_examples": len(train_data), "eval_examples": len(eval_data), "schedule": history}
+    if config.vocabulary:
+        pieces = len(tokenizer)
+        tokenizer = shrink_vocabulary(model, tokenizer, train_data.texts + (train_data.pairs or []))
+        eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
+        metrics.update(eval=score(), vocabulary_before=pieces, vocabulary_after=len(tokenizer),
+                       parameters_after=structure(model)["parameters"])
+        if is_main_process():
+            print(f"vocabulary: {metrics['vocabulary_before']} -> {metrics['vocabulary_after']} pieces, accuracy "
+                  f"{final['eval']['accuracy']:.4f} -> {metrics['eval']['accuracy']:.4f}", file=sys.stderr)
     return save_trained(output_dir, overwrite, "prune", model, tokenizer, source, config, metrics, started)
 
 

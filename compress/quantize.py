@@ -53,6 +53,11 @@ class QuantizeConfig(DataConfig):
                                  "half of a small BERT's file: measured on the SST-2 teacher, int8 embeddings cut "
                                  "the file from 56 to 22 MB for 0.1 point); add Attention for a graph exported with "
                                  "--optimize; quantizing every operator wrecks BERT")
+    embedding_bits: int = option(8, "dynamic mode: bits of the quantized embedding tables; 4 stores them in "
+                                    "blocks of 32 with one scale each (ONNX Runtime's GatherBlockQuantized), "
+                                    "shrinking the largest matrix of a small BERT again: on the SST-2 teacher "
+                                    "22.0 -> 18.6 MB, 0.34 point below fp32 (98.3% agreement) against 0.11 "
+                                    "(99.0%) with 8 bits", choices=(8, 4))
     calibration_method: str = option("minmax", "how static quantization turns calibration activations into "
                                                "ranges", choices=CALIBRATION_METHODS)
     calibration_examples: int = option(128, "training examples static quantization calibrates on")
@@ -75,13 +80,15 @@ class Scheme:
     reduce_range: bool
     op_types: tuple[str, ...]
     calibration_method: str
+    embedding_bits: int = 8
 
     @classmethod
     def of(cls, config: QuantizeConfig) -> "Scheme":
         tensorrt = config.preset == "tensorrt"
         return cls(static=tensorrt or config.mode == "static", symmetric_activations=tensorrt,
                    per_channel=config.per_channel, reduce_range=config.reduce_range and not tensorrt,
-                   op_types=tuple(config.op_types), calibration_method=config.calibration_method)
+                   op_types=tuple(config.op_types), calibration_method=config.calibration_method,
+                   embedding_bits=config.embedding_bits)
 
 
 @dataclass
@@ -273,16 +280,20 @@ class _CalibrationBatches:
 def _quantize(prepared: Path, output: Path, scheme: Scheme, nodes: list[str], calibration: Features | None,
               pad_id: int, batch_size: int, work: Path) -> None:
     """Quantize exactly `nodes` (never empty: ONNX Runtime reads an empty list as every node)."""
+    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     if not scheme.static:
-        # Gemm targets are quantized as the MatMul ONNX Runtime splits them into.
+        tables = [n for n in nodes if n in _gathers(prepared)] if scheme.embedding_bits == 4 else []
+        if tables:
+            prepared = _blockwise_4bit(prepared, tables, work / "tables4.onnx")
+        # Gemm targets are quantized as the MatMul ONNX Runtime splits them into. The 4-bit tables come from a
+        # contrib operator that shape inference cannot type, hence the default tensor type.
         quantize_dynamic(str(prepared), str(output), op_types_to_quantize=sorted({*scheme.op_types, "MatMul"}),
                          per_channel=scheme.per_channel, reduce_range=scheme.reduce_range,
-                         weight_type=QuantType.QInt8, nodes_to_quantize=nodes)
+                         weight_type=QuantType.QInt8, nodes_to_quantize=[n for n in nodes if n not in tables],
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT} if tables else {})
         return
-    import onnx
-
     inputs = {i.name for i in onnx.load(str(prepared), load_external_data=False).graph.input}
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[scheme.calibration_method]
@@ -298,6 +309,41 @@ def _quantize(prepared: Path, output: Path, scheme: Scheme, nodes: list[str], ca
                         # query and key) must read that input unquantized, not their shared dequantized copy.
                         extra_options={"ActivationSymmetric": scheme.symmetric_activations, "WeightSymmetric": True,
                                        "CalibStridedMinMax": 1, "DedicatedQDQPair": True})
+
+
+def _gathers(file: Path) -> set[str]:
+    import onnx
+
+    return {n.name for n in onnx.load(str(file), load_external_data=False).graph.node if n.op_type == "Gather"}
+
+
+def _blockwise_4bit(prepared: Path, tables: list[str], output: Path) -> Path:
+    """The embedding tables of `tables` (Gather nodes) as 4-bit symmetric blocks of 32 along the hidden axis.
+
+    quantize_dynamic has no 4-bit Gather; ONNX Runtime's weight-only quantizer has, and it upgrades the
+    model to opset 21 for the int4 type.
+    """
+    import logging
+
+    import onnx
+
+    root = logging.getLogger()
+    level = root.level
+    # Importing it configures the root logger at INFO, after which every quantizer logs each tensor.
+    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
+    root.setLevel(level)
+
+    config = DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=True, op_types_to_quantize=("Gather",),
+                                          quant_axes=(("Gather", 1),))
+    logger = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level, logger.level = logger.level, logging.ERROR  # it logs every node it looks at
+    try:
+        quantizer = MatMulNBitsQuantizer(onnx.load(str(prepared)), nodes_to_include=tables, algo_config=config)
+        quantizer.process()
+    finally:
+        logger.setLevel(level)
+    onnx.save(quantizer.model.model, str(output))
+    return output
 
 
 def _scores(features: Features, logits: np.ndarray, num_labels: int) -> dict[str, float]:

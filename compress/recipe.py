@@ -183,7 +183,7 @@ def _content_key(settings: Any) -> dict[str, str]:
     return {"data": hash_path(location) if location else str(value)}
 
 
-def _key(stage: PlannedStage, input_keys: list[str]) -> str:
+def stage_key(stage: PlannedStage, input_keys: list[str]) -> str:
     settings = to_dict(stage.settings)
     spec = STAGES[stage.type]
     if spec.input_field:
@@ -198,7 +198,7 @@ def plan(recipe: Recipe) -> list[PlannedStage]:
     keys = {"model": hash_path(resolve_model(recipe.model))}
     paths = {"model": resolve_model(recipe.model)}
     for stage in recipe.stages:
-        stage.key = _key(stage, [keys[i] for i in stage.inputs])
+        stage.key = stage_key(stage, [keys[i] for i in stage.inputs])
         stage.output = recipe.workdir / f"{stage.name}-{stage.key[:12]}"
         keys[stage.name] = stage.key
         paths[stage.name] = str(stage.output)
@@ -226,7 +226,7 @@ def run_recipe(path: str | os.PathLike, dry_run: bool = False, log: Callable[[st
             continue
         log(f"{label}: running -> {stage.output}")
         started = time.time()
-        _run_stage(stage)
+        run_stage(stage)
         ran.append(stage.name)
         log(f"{label}: done in {time.time() - started:.0f} s")
     result = {"recipe": recipe.name, "outputs": outputs, "ran": ran}
@@ -241,7 +241,7 @@ def run_recipe(path: str | os.PathLike, dry_run: bool = False, log: Callable[[st
     return result
 
 
-def _run_stage(stage: PlannedStage) -> None:
+def run_stage(stage: PlannedStage) -> None:
     _, function = STAGES[stage.type].load()
     if stage.type != "bench":
         function(stage.settings, stage.output)

@@ -289,3 +289,17 @@ def test_missing_model_and_existing_output(tmp_path, capsys):
     assert _cli("--model", tmp_path / "nope", "--heads", 1, "-o", tmp_path / "d") == 2
     assert "already exists" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_vocabulary_pruning_alone_needs_no_recovery_and_exports_with_parity(base, tmp_path):
+    metrics = prune(settings(base, vocabulary=True, max_train_examples=200, max_eval_examples=48, max_length=48),
+                    tmp_path / "vocab")["metrics"]
+    assert metrics["schedule"] == [] and metrics["heads_kept"] == [12, 12]
+    assert metrics["vocabulary_after"] < metrics["vocabulary_before"] / 4
+    assert metrics["parameters_after"] < metrics["parameters_before"] - 300 * (metrics["vocabulary_before"] -
+                                                                               metrics["vocabulary_after"])
+    reloaded = load_classifier(tmp_path / "vocab")
+    assert reloaded.config.vocab_size == len(load_tokenizer(str(tmp_path / "vocab"))) == metrics["vocabulary_after"]
+    exported = export(ExportConfig(model=str(tmp_path / "vocab"), max_eval_examples=32, max_length=48,
+                                   parity_batch_sizes=[1, 16]), tmp_path / "onnx")["metrics"]
+    assert exported["parity"]["exported"]["max_abs_diff"] < 1e-4

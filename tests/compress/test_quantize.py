@@ -144,6 +144,22 @@ def test_dynamic_default_quantizes_every_weight_matmul_and_embedding_and_scores_
     assert {"config.json", "tokenizer.json", "vocab.txt"} <= {p.name for p in out.iterdir()}
 
 
+def test_four_bit_embeddings_shrink_the_tables_and_keep_matmuls_int8(tiny_onnx, tmp_path):
+    eight = quantize(QuantizeConfig(model=str(tiny_onnx), **SMALL), tmp_path / "e8")["metrics"]
+    four = quantize(QuantizeConfig(model=str(tiny_onnx), embedding_bits=4, **SMALL), tmp_path / "e4")["metrics"]
+    g = graph(tmp_path / "e4")
+    blocks = [n for n in g.node if n.op_type == "GatherBlockQuantized"]
+    assert len(blocks) == 3 and all(n.domain == "com.microsoft" for n in blocks)
+    assert not any(n.op_type == "Gather" and n.input[0] in {t.name for t in g.initializer} for n in g.node)
+    assert sum(n.op_type == "MatMulInteger" for n in g.node) == 14
+    word = max(blocks, key=lambda n: np.prod(next(t.dims for t in g.initializer if t.name == n.input[0])))
+    assert next(t for t in g.initializer if t.name == word.input[0]).data_type == onnx.TensorProto.INT4
+    assert four["model_mb"] < eight["model_mb"] - 4, "the 30,522 x 384 word table: 11.2 MiB -> 5.6 + 1.4 (scales)"
+    assert four["quantized_nodes"] == eight["quantized_nodes"] == 17
+    assert four["scheme"]["embedding_bits"] == 4 and four["quantized"]["n"] == 64
+    assert np.isfinite(four["max_abs_logit_diff"]) and four["max_abs_logit_diff"] > eight["max_abs_logit_diff"] / 100
+
+
 @pytest.mark.parametrize("per_channel", [True, False])
 def test_per_channel_gives_one_weight_scale_per_output_column(tiny_onnx, tmp_path, per_channel):
     out = tmp_path / "int8"

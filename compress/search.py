@@ -1,0 +1,411 @@
+"""`compress search`: the fastest variant of a fine-tuned classifier within an accuracy budget, found by
+trying recipes cheapest first and measuring every candidate with the harness.
+
+Candidates are chains of the recipe runner's stages, cached in --workdir under the keys `compress run`
+uses, so a re-run (or a longer --time-budget) reuses every stage already made. The order:
+1. post-training options on the input model: ONNX export, dynamic int8, vocabulary pruning (minutes);
+2. students distilled from it, deepest first: each is faster than every candidate before it, so
+   training one can always move the front; a depth that misses the budget ends the descent, since a
+   shallower student loses more;
+3. head/FFN pruning of the fastest student within budget, mildest ratio first, recovering by
+   distillation from the input model; a ratio that misses the budget ends this too.
+Every model gets the post-training options; an int8 model that leaves the budget while its fp32
+source is inside is retried with the quantization guard keeping sensitive layers in fp32.
+Each candidate is screened with a short harness run; the Pareto front, the winner and the most
+accurate fast point are then measured side by side with the baseline in one full harness run, which
+the report shows. This module sits at the top with the CLI: it uses eval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from compress.artifacts import atomic_output_dir, check_output_dir, hash_path
+from compress.config import from_mapping, option, to_dict
+from compress.data import DataConfig
+from compress.errors import CompressError
+from compress.models import resolve_model
+from compress.recipe import STAGES, PlannedStage, run_stage, stage_key
+
+HEADLINE = "b1xl128"
+SEARCH_RECORD = "search.json"
+
+
+@dataclass
+class SearchConfig(DataConfig):
+    """Settings of `compress search`."""
+
+    model: str | None = option(None, "fine-tuned classifier checkpoint directory to compress; it is also the "
+                                     "baseline every candidate is measured against (PyTorch fp32)")
+    max_accuracy_drop: float = option(1.0, "accuracy budget: most eval-split accuracy, in points, a candidate may "
+                                           "lose against the baseline")
+    high_accuracy_drop: float = option(0.3, "a second, tighter budget whose fastest candidate the report also shows")
+    workdir: str = option("artifacts/search", "where every stage output is cached; a re-run reuses them")
+    report: str = option("reports/search", "report directory (README.md, index.html, plots, search.json)")
+    student_layers: list[int] = option([3, 2], "student depths to distil, tried deepest first; give 0 to skip "
+                                               "distillation")
+    distill_epochs: float = option(3.0, "training passes for each student")
+    distill_learning_rate: float = option(1e-4, "peak learning rate for each student")
+    augment: int = option(0, "augmented copies of each training example for the students (see compress distill "
+                             "--augment; each copy adds a pass over the data)")
+    prune_ratios: list[float] = option([0.25, 0.5], "fractions of attention heads and FFN neurons removed from the "
+                                                    "fastest student within budget, mildest first; give 0 to skip")
+    prune_steps: int = option(2, "pruning steps, each followed by recovery")
+    recovery_epochs: float = option(0.5, "recovery passes after each pruning step, distilled from --model")
+    embedding_bits: list[int] = option([8, 4], "bits of the quantized embedding tables to try with each int8 model "
+                                               "(see compress quantize --embedding-bits)")
+    vocabulary: bool = option(True, "also try each model with its vocabulary cut to the training text's pieces "
+                                    "(shrinks the embedding table, the bulk of a small model's file)")
+    time_budget: float | None = option(None, "minutes after which no new training (distil, prune) starts; "
+                                             "post-training options, measuring and the report still run")
+    threads: int | None = option(None, "intra-op threads for every measurement (default: the physical cores)")
+    screen_seconds: float = option(2.0, "latency budget per workload when screening one candidate")
+    final_seconds: float = option(5.0, "latency budget per workload and variant in the final side-by-side run")
+    scorecard: bool = option(True, "final run: also score robustness to perturbed text (slower)")
+
+
+def _flags(config: SearchConfig) -> None:
+    if not set(config.embedding_bits) <= {4, 8} or not config.embedding_bits:
+        raise CompressError("--embedding-bits takes 8 and/or 4")
+    if config.model is None:
+        raise CompressError("search needs --model, the fine-tuned checkpoint directory to compress")
+    if config.max_accuracy_drop < 0 or config.high_accuracy_drop < 0:
+        raise CompressError("--max-accuracy-drop and --high-accuracy-drop must not be negative")
+    if any(n < 0 for n in config.student_layers):
+        raise CompressError("--student-layers must not be negative")
+    if any(not 0 <= r < 1 for r in config.prune_ratios):
+        raise CompressError("--prune-ratios must be at least 0 and below 1")
+
+
+@dataclass
+class Candidate:
+    """A model the search made and screened: its stage chain and its screening figures."""
+
+    name: str
+    path: str
+    kind: str                                  # "hf" or "onnx"
+    chain: list[str]
+    accuracy: float | None = None              # percent on the eval split
+    latency_ms: float | None = None            # screening p50 at batch 1, length 128
+    throughput: float | None = None            # screening sequences/s at batch 32 on real lengths
+    file_mb: float | None = None
+    failed: str | None = None
+
+    def figures(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class _State:
+    config: SearchConfig
+    log: Callable[[str], None]
+    dry_run: bool
+    started: float = field(default_factory=time.time)
+    keys: dict[str, str] = field(default_factory=dict)
+    candidates: list[Candidate] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    baseline: Candidate | None = None
+
+    def within(self, candidate: Candidate | None, drop: float | None = None) -> bool:
+        budget = self.config.max_accuracy_drop if drop is None else drop
+        return bool(candidate and candidate.accuracy is not None
+                    and candidate.accuracy >= self.baseline.accuracy - budget - 1e-9)
+
+    def out_of_time(self) -> bool:
+        budget = self.config.time_budget
+        return budget is not None and time.time() - self.started > 60 * budget
+
+
+def _data_settings(config: SearchConfig) -> dict[str, Any]:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(DataConfig)}
+
+
+def _stage(state: _State, name: str, kind: str, settings: dict[str, Any], parent: str,
+           training: bool = False) -> str | None:
+    """The output directory of stage `kind` on model `parent`: cached, made now, or None if skipped/failed."""
+    spec = STAGES[kind]
+    cls, _ = spec.load()
+    fields = {f.name for f in dataclasses.fields(cls)}
+    data = {k: v for k, v in _data_settings(state.config).items() if k in fields}
+    planned = PlannedStage(0, name, kind, from_mapping(cls, {**data, **settings}, f"search stage {name}"), [parent])
+    key = stage_key(planned, [state.keys[parent]])
+    output = Path(state.config.workdir) / f"{name}-{key[:12]}"
+    planned.settings = dataclasses.replace(planned.settings, **{spec.input_field: parent})
+    state.keys[str(output)] = key
+    if output.exists():
+        state.log(f"{name} ({kind}): cached at {output}")
+        return str(output)
+    if state.dry_run:
+        state.log(f"{name} ({kind}): would run -> {output}")
+        return str(output)
+    if training and state.out_of_time():
+        state.log(f"{name} ({kind}): skipped, the --time-budget of {state.config.time_budget:g} min is spent")
+        state.skipped.append(name)
+        return None
+    state.log(f"{name} ({kind}): running -> {output}")
+    started = time.time()
+    try:
+        run_stage(dataclasses.replace(planned, output=output))
+    except CompressError as exc:
+        state.log(f"{name} ({kind}): failed: {exc}")
+        state.candidates.append(Candidate(name, str(output), spec.produces, [], failed=str(exc)))
+        return None
+    state.log(f"{name} ({kind}): done in {time.time() - started:.0f} s")
+    return str(output)
+
+
+def _screen_config(config: SearchConfig, seconds: float, final: bool):
+    from eval.bench import BenchConfig
+
+    return BenchConfig(**_data_settings(config), threads=config.threads, batch_sizes=[1, 32] if final else [1],
+                       lengths=[128], real_batch_sizes=[32], bucket=final, min_runs=20 if final else 10,
+                       real_min_runs=5 if final else 3, time_budget=seconds, memory=final,
+                       perturbations=["typos", "word_dropout"] if final and config.scorecard else ["none"])
+
+
+def _screen(state: _State, candidate: Candidate) -> Candidate:
+    """Accuracy and a short latency measurement of one candidate on its own."""
+    from eval.bench import bench
+
+    if state.dry_run:
+        return candidate
+    result = bench([candidate.path], _screen_config(state.config, state.config.screen_seconds, False),
+                   progress=False)["variants"][0]
+    latency = {e["workload"]: e for e in result["latency"]}
+    candidate.accuracy = 100 * result["accuracy"]["metrics"]["accuracy"]
+    candidate.latency_ms = latency[HEADLINE]["p50_ms"]
+    candidate.throughput = latency["real-b32"]["seq_per_s"]
+    candidate.file_mb = result["size"]["file_bytes"] / 1e6
+    base = state.baseline or candidate
+    state.log(f"  {candidate.name}: accuracy {candidate.accuracy:.2f} ({candidate.accuracy - base.accuracy:+.2f}), "
+              f"{HEADLINE} {candidate.latency_ms:.2f} ms ({base.latency_ms / candidate.latency_ms:.2f}x), "
+              f"{candidate.file_mb:.1f} MB")
+    return candidate
+
+
+def _add(state: _State, name: str, path: str | None, kind: str, chain: list[str]) -> Candidate | None:
+    if path is None:
+        return None
+    candidate = _screen(state, Candidate(name, path, kind, chain))
+    state.candidates.append(candidate)
+    return candidate
+
+
+def _post_training(state: _State, name: str, source: Candidate) -> list[Candidate]:
+    """ONNX fp32 and int8 of an HF model, and the same after vocabulary pruning; returns the screened ones."""
+    made = []
+    variants = [(name, source.path, source.chain)]
+    if state.config.vocabulary:
+        vocab = _stage(state, f"{name}-vocab", "prune", {"vocabulary": True}, source.path)
+        if vocab:
+            variants.append((f"{name}-vocab", vocab, source.chain + ["vocabulary"]))
+    for label, path, chain in variants:
+        onnx = _stage(state, f"{label}-onnx", "export", {}, path)
+        fp32 = _add(state, f"{label}-onnx", onnx, "onnx", chain + ["export"])
+        if fp32 is None:
+            continue
+        made.append(fp32)
+        for bits in state.config.embedding_bits:
+            made += _int8(state, f"{label}-int8" + ("" if bits == 8 else f"-e{bits}"), onnx, fp32,
+                          chain + ["export", "int8" + ("" if bits == 8 else f" ({bits}-bit embeddings)")],
+                          {"embedding_bits": bits})
+    return [c for c in made if c is not None]
+
+
+def _int8(state: _State, name: str, onnx: str, fp32: Candidate, chain: list[str],
+          settings: dict[str, Any]) -> list[Candidate | None]:
+    int8 = _add(state, name, _stage(state, name, "quantize", settings, onnx), "onnx", chain)
+    if not (int8 and not state.within(int8) and state.within(fp32)):
+        return [int8]
+    # int8 alone left the budget: let the guard keep the most sensitive layers in fp32.
+    room = round(state.config.max_accuracy_drop - (state.baseline.accuracy - fp32.accuracy), 4)
+    guarded = _stage(state, f"{name}-guarded", "quantize", {**settings, "max_accuracy_drop": room}, onnx)
+    return [int8, _add(state, f"{name}-guarded", guarded, "onnx", chain[:-1] + [chain[-1] + " + fp32 fallback"])]
+
+
+def _best(candidates: list[Candidate | None], state: _State, drop: float | None = None) -> Candidate | None:
+    inside = [c for c in candidates if c and c.latency_ms is not None and state.within(c, drop)]
+    return min(inside, key=lambda c: c.latency_ms, default=None)
+
+
+def _students(state: _State) -> list[tuple[Candidate, list[Candidate]]]:
+    """Distilled students deepest first, each with its post-training variants; stops at a budget miss."""
+    config, found = state.config, []
+    for depth in sorted({n for n in config.student_layers if n > 0}, reverse=True):
+        name = f"student{depth}"
+        path = _stage(state, name, "distill",
+                      {"student_layers": depth, "epochs": config.distill_epochs,
+                       "learning_rate": config.distill_learning_rate, "augment": config.augment}, config.model,
+                      training=True)
+        student = _add(state, name, path, "hf", [f"distil {depth} layers"])
+        if student is None:
+            break
+        variants = _post_training(state, name, student)
+        found.append((student, variants))
+        if not state.dry_run and not any(state.within(c) for c in [student, *variants]):
+            state.log(f"{name} is outside the budget: no shallower student is tried")
+            break
+    return found
+
+
+def _pruned(state: _State, source: Candidate, name: str) -> None:
+    config = state.config
+    for ratio in sorted({r for r in config.prune_ratios if r > 0}):
+        label = f"{name}-prune{round(100 * ratio)}"
+        path = _stage(state, label, "prune",
+                      {"head_ratio": ratio, "ffn_ratio": ratio, "steps": config.prune_steps,
+                       "recovery_epochs": config.recovery_epochs, "teacher": config.model}, source.path,
+                      training=True)
+        pruned = _add(state, label, path, "hf", source.chain + [f"prune heads+FFN {ratio:g}"])
+        if pruned is None:
+            break
+        variants = _post_training(state, label, pruned)
+        if not state.dry_run and not any(state.within(c) for c in [pruned, *variants]):
+            state.log(f"{label} is outside the budget: no stronger pruning is tried")
+            break
+
+
+def _pareto(candidates: list[Candidate]) -> list[Candidate]:
+    from eval.pareto import pareto_front
+
+    scored = [c for c in candidates if c.latency_ms is not None]
+    return [scored[i] for i in pareto_front([(c.latency_ms, c.accuracy) for c in scored])]
+
+
+def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False, dry_run: bool = False,
+           log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the search; copy the winner to `output_dir`, write the report; return the summary."""
+    _flags(config)
+    output = Path(output_dir)
+    if not dry_run:
+        check_output_dir(output, overwrite)
+    base_path = resolve_model(config.model)
+    state = _State(config, log, dry_run)
+    state.keys[config.model] = hash_path(base_path)
+    state.baseline = _screen(state, Candidate("baseline", config.model, "hf", ["input model"]))
+    state.candidates.append(state.baseline)
+    _post_training(state, "model", state.baseline)
+    students = _students(state)
+    if dry_run:
+        if students:
+            _pruned(state, students[0][0], students[0][0].name)
+        return {"dry_run": True, "workdir": config.workdir}
+    inside = [(s, _best([s, *v], state)) for s, v in students]
+    fastest = min((pair for pair in inside if pair[1]), key=lambda pair: pair[1].latency_ms, default=None)
+    if fastest:
+        _pruned(state, fastest[0], fastest[0].name)
+
+    screened = [c for c in state.candidates if c.failed is None]
+    winner = _best(screened, state)
+    precise = _best(screened, state, config.high_accuracy_drop)
+    front = _pareto(screened)
+    final = [c for c in [*front, winner, precise] if c is not None and c is not state.baseline]
+    final = list({c.path: c for c in final}.values())
+    record_file = _final_bench(state, final)
+    summary = _summary(state, record_file, winner, precise, front)
+    if winner is not None:
+        with atomic_output_dir(output, overwrite) as tmp:
+            shutil.copytree(Path(winner.path), tmp, dirs_exist_ok=True)
+        summary["output"] = str(output)
+    _write_report(state, record_file, summary)
+    return summary
+
+
+def _final_bench(state: _State, final: list[Candidate]) -> Path:
+    """Baseline and the chosen candidates, interleaved in one full harness run."""
+    from eval import record
+    from eval.bench import bench
+
+    config = dataclasses.replace(_screen_config(state.config, state.config.final_seconds, True),
+                                 names=["baseline"] + [c.name for c in final])
+    state.log(f"final side-by-side run: baseline + {len(final)} candidates")
+    result = bench([state.config.model] + [c.path for c in final], config)
+    record_file = Path(state.config.workdir) / "final-bench.json"
+    record.write(result, record_file)
+    return record_file
+
+
+def _summary(state: _State, record_file: Path, winner: Candidate | None, precise: Candidate | None,
+             front: list[Candidate]) -> dict[str, Any]:
+    from eval import record
+
+    measured = {v["name"]: v for v in record.load(record_file)["variants"]}
+
+    def figures(candidate: Candidate | None) -> dict[str, Any] | None:
+        if candidate is None:
+            return None
+        v = measured[candidate.name]
+        latency = {e["workload"]: e for e in v["latency"]}
+        base_real = {e["workload"]: e for e in measured["baseline"]["latency"]}["real-b32"]
+        return {"name": candidate.name, "path": candidate.path, "chain": candidate.chain,
+                "accuracy": 100 * v["accuracy"]["metrics"]["accuracy"],
+                "accuracy_delta_points": v["accuracy"]["accuracy_delta_points"],
+                "speedup_b1xl128": latency[HEADLINE]["speedup_p50"],
+                "throughput_ratio_real_b32": latency["real-b32"]["throughput_ratio"],
+                "throughput_ratio_real_b32_bucketed_vs_baseline_plain":
+                    latency["real-b32-bucketed"]["seq_per_s"] / base_real["seq_per_s"],
+                "size_ratio": v["size"]["size_ratio"], "file_mb": v["size"]["file_bytes"] / 1e6}
+
+    return {"baseline": state.config.model, "max_accuracy_drop": state.config.max_accuracy_drop,
+            "winner": figures(winner), "high_accuracy": figures(precise),
+            "front": [c.name for c in front], "candidates": [c.figures() for c in state.candidates],
+            "skipped": state.skipped, "record": str(record_file), "settings": to_dict(state.config),
+            "minutes": round((time.time() - state.started) / 60, 1)}
+
+
+def _candidate_table(summary: dict[str, Any]) -> str:
+    base = next(c for c in summary["candidates"] if c["name"] == "baseline")
+    lines = ["| candidate | made by | accuracy % | Δ pts | b1xl128 p50 ms (screen) | speed-up x | MB | on front |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for c in summary["candidates"]:
+        if c["failed"]:
+            lines.append(f"| {c['name']} | failed: {c['failed'][:80]} | | | | | | |")
+            continue
+        lines.append(f"| {c['name']} | {' → '.join(c['chain'])} | {c['accuracy']:.2f} | "
+                     f"{c['accuracy'] - base['accuracy']:+.2f} | {c['latency_ms']:.2f} | "
+                     f"{base['latency_ms'] / c['latency_ms']:.2f} | {c['file_mb']:.1f} | "
+                     f"{'yes' if c['name'] in summary['front'] else ''} |")
+    return "\n".join(lines)
+
+
+def _outcome(summary: dict[str, Any]) -> str:
+    lines = []
+    for label, key in (("Winner (fastest within the budget of "
+                        f"{summary['max_accuracy_drop']:g} point)", "winner"),
+                       ("High-accuracy point (fastest within "
+                        f"{summary['settings']['high_accuracy_drop']:g} point)", "high_accuracy")):
+        f = summary[key]
+        if f is None:
+            lines.append(f"- {label}: none found")
+            continue
+        lines.append(f"- {label}: **{f['name']}** ({' → '.join(f['chain'])}): accuracy {f['accuracy']:.2f} "
+                     f"({f['accuracy_delta_points']:+.2f} pts), {f['speedup_b1xl128']:.2f}x at batch 1 length 128, "
+                     f"{f['throughput_ratio_real_b32']:.2f}x throughput at batch 32 on real lengths "
+                     f"({f['throughput_ratio_real_b32_bucketed_vs_baseline_plain']:.2f}x with length bucketing, "
+                     f"against the baseline without), {f['size_ratio']:.2f}x smaller ({f['file_mb']:.1f} MB)")
+    if summary["skipped"]:
+        lines.append(f"- Not run for lack of time: {', '.join(summary['skipped'])}")
+    lines.append(f"- Search time: {summary['minutes']} min; stage outputs cached in "
+                 f"`{summary['settings']['workdir']}`")
+    return "\n".join(lines)
+
+
+def _write_report(state: _State, record_file: Path, summary: dict[str, Any]) -> None:
+    from eval.report import write_report
+
+    import html
+
+    table, outcome = _candidate_table(summary), _outcome(summary)
+    sections = [("Search outcome", outcome, "<pre>" + html.escape(outcome) + "</pre>"),
+                ("Every candidate (screening figures, each measured alone)", table,
+                 "<pre>" + html.escape(table) + "</pre>")]
+    report = write_report([record_file], state.config.report, title=f"compress search on {state.config.model}",
+                          extra_sections=sections)
+    (report / SEARCH_RECORD).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    state.log(f"report: {report / 'README.md'}")

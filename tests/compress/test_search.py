@@ -1,0 +1,97 @@
+"""`compress search`: the order of the space, the budget rules, caching across runs and the outputs."""
+
+import json
+
+import onnxruntime as ort
+import pytest
+
+from compress.cli import main
+from compress.search import Candidate, SearchConfig, _best, _pareto, _State, search
+
+SMALL = dict(max_train_examples=160, max_eval_examples=48, screen_seconds=0.05, final_seconds=0.05,
+             scorecard=False, threads=1)
+
+
+def quick(model, tmp_path, **kwargs) -> SearchConfig:
+    return SearchConfig(model=str(model), workdir=str(tmp_path / "work"), report=str(tmp_path / "report"),
+                        **{**SMALL, **kwargs})
+
+
+def state(base_accuracy: float, drop: float = 1.0) -> _State:
+    s = _State(SearchConfig(model="m", max_accuracy_drop=drop), log=lambda _: None, dry_run=False)
+    s.baseline = Candidate("baseline", "m", "hf", [], accuracy=base_accuracy, latency_ms=20.0)
+    return s
+
+
+def test_the_winner_is_the_fastest_candidate_inside_the_budget_not_the_fastest_overall():
+    s = state(90.0)
+    slow_exact = Candidate("a", "a", "onnx", [], accuracy=90.0, latency_ms=10.0)
+    edge = Candidate("b", "b", "onnx", [], accuracy=89.0, latency_ms=5.0)
+    too_lossy = Candidate("c", "c", "onnx", [], accuracy=88.9, latency_ms=2.0)
+    assert _best([slow_exact, edge, too_lossy, None], s) is edge
+    assert _best([slow_exact, edge, too_lossy], s, drop=0.3) is slow_exact
+    assert _best([too_lossy], s) is None
+    assert [c.name for c in _pareto([s.baseline, slow_exact, edge, too_lossy])] == ["c", "b", "a"]
+
+
+def test_with_no_time_left_only_post_training_candidates_are_made(trained_tiny_bert, tmp_path):
+    logs = []
+    summary = search(quick(trained_tiny_bert, tmp_path, student_layers=[1], time_budget=0, max_accuracy_drop=100),
+                     tmp_path / "winner", log=logs.append)
+    names = [c["name"] for c in summary["candidates"]]
+    assert names == ["baseline", "model-onnx", "model-int8", "model-int8-e4", "model-vocab-onnx", "model-vocab-int8",
+                     "model-vocab-int8-e4"]
+    assert summary["skipped"] == ["student1"] and not any("distill): running" in line for line in logs)
+    assert summary["winner"]["name"] == min(summary["candidates"][1:], key=lambda c: c["latency_ms"])["name"]
+
+
+@pytest.fixture(scope="module")
+def searched(trained_tiny_bert, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("search")
+    logs = []
+    config = quick(trained_tiny_bert, tmp, student_layers=[1], prune_ratios=[0.5], distill_epochs=1,
+                   recovery_epochs=0.5, prune_steps=1, max_accuracy_drop=100)
+    return config, search(config, tmp / "winner", log=logs.append), logs, tmp
+
+
+def test_distils_then_prunes_the_fastest_student_and_measures_the_front_side_by_side(searched):
+    config, summary, logs, tmp = searched
+    names = [c["name"] for c in summary["candidates"]]
+    assert names.index("student1") > names.index("model-vocab-int8")
+    assert names.index("student1-prune50") > names.index("student1-vocab-int8")
+    assert {"student1-prune50-int8", "student1-prune50-vocab-int8"} <= set(names)
+    record = json.loads((tmp / "work" / "final-bench.json").read_text())
+    measured = [v["name"] for v in record["variants"]]
+    assert measured[0] == "baseline" and set(summary["front"]) <= set(measured)
+    assert summary["winner"]["name"] in measured
+    assert {"real-b32", "real-b32-bucketed", "b1xl128"} <= {e["workload"] for e in record["variants"][1]["latency"]}
+
+
+def test_the_winner_loads_in_plain_onnxruntime_and_the_report_lists_every_candidate(searched):
+    config, summary, logs, tmp = searched
+    winner = tmp / "winner"
+    assert (winner / "model.onnx").exists() and (winner / "manifest.json").exists()
+    ort.InferenceSession(str(winner / "model.onnx"), providers=["CPUExecutionProvider"])
+    readme = (tmp / "report" / "README.md").read_text()
+    assert "Search outcome" in readme and all(c["name"] in readme for c in summary["candidates"])
+    assert json.loads((tmp / "report" / "search.json").read_text())["winner"]["name"] == summary["winner"]["name"]
+
+
+def test_a_rerun_finds_every_stage_cached(searched):
+    config, summary, _, tmp = searched
+    logs = []
+    search(config, tmp / "winner-2", dry_run=True, log=logs.append)
+    made = {c["path"] for c in summary["candidates"]} - {config.model}
+    assert logs and not any("would run" in line for line in logs)
+    assert made <= {line.rsplit(" ", 1)[-1] for line in logs}
+    assert not (tmp / "winner-2").exists()
+
+
+def test_bad_settings_are_one_line_errors(tmp_path, capsys):
+    assert main(["search", "-o", str(tmp_path / "w")]) == 2
+    assert "--model" in capsys.readouterr().err
+    assert main(["search", "--model", str(tmp_path / "nope"), "-o", str(tmp_path / "w")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["search", "--model", "x", "--prune-ratios", "1.5", "-o", str(tmp_path / "w")]) == 2
+    assert "--prune-ratios" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
