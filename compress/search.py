@@ -309,6 +309,12 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     final = list({c.path: c for c in final}.values())
     record_file = _final_bench(state, final)
     summary = _summary(state, record_file, winner, precise, front)
+    if winner is not None and winner.kind == "onnx":
+        from compress.data import load_split
+        from eval.profile import profile_on_text
+
+        texts = load_split(config.data, config.eval_split, config.columns).texts
+        summary["winner_profile"] = profile_on_text(winner.path, texts, config.threads)
     if winner is not None:
         with atomic_output_dir(output, overwrite) as tmp:
             shutil.copytree(Path(winner.path), tmp, dirs_exist_ok=True)
@@ -397,14 +403,18 @@ def _outcome(summary: dict[str, Any]) -> str:
 
 
 def _write_report(state: _State, record_file: Path, summary: dict[str, Any]) -> None:
-    from eval.report import write_report
-
     import html
+
+    from eval.report import write_report
+    from eval.profile import profile_markdown
 
     table, outcome = _candidate_table(summary), _outcome(summary)
     sections = [("Search outcome", outcome, "<pre>" + html.escape(outcome) + "</pre>"),
                 ("Every candidate (screening figures, each measured alone)", table,
                  "<pre>" + html.escape(table) + "</pre>")]
+    if "winner_profile" in summary:
+        profile = profile_markdown(summary["winner_profile"])
+        sections.append(("Where the winner's time goes", profile, "<pre>" + html.escape(profile) + "</pre>"))
     report = write_report([record_file], state.config.report, title=f"compress search on {state.config.model}",
                           extra_sections=sections)
     (report / SEARCH_RECORD).write_text(json.dumps(summary, indent=2, default=str) + "\n")

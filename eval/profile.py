@@ -1,0 +1,59 @@
+"""Where an ONNX model's time goes: ONNX Runtime's own per-node profile, summed by operator type."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compress.onnx_model import feed, onnx_file, session
+
+
+def profile_ops(path: str | Path, batch: dict[str, np.ndarray], threads: int | None, runs: int = 30,
+                warmup: int = 5) -> dict[str, Any]:
+    """Kernel time per operator type over `runs` runs of one batch, after `warmup` runs left out.
+
+    Returns each type's share of kernel time and its mean milliseconds per run, largest first, and the
+    mean wall time per run, whose excess over the kernel sum is scheduling and framework overhead.
+    """
+    with tempfile.TemporaryDirectory(prefix="compress-profile-") as tmp:
+        sess = session(onnx_file(path), threads, profile_prefix=str(Path(tmp) / "ort"))
+        inputs = feed(sess, batch)
+        for _ in range(warmup + runs):
+            sess.run(["logits"], inputs)
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    timed = sorted((e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"),
+                   key=lambda e: e["ts"])[warmup:]
+    start = timed[0]["ts"]
+    kernels: dict[str, float] = defaultdict(float)
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and event["ts"] >= start:
+            kernels[event["args"]["op_name"]] += event["dur"]
+    total = sum(kernels.values()) or 1.0
+    ops = [{"op_type": op, "share": us / total, "ms_per_run": us / len(timed) / 1000}
+           for op, us in sorted(kernels.items(), key=lambda item: -item[1])]
+    return {"runs": len(timed), "wall_ms_per_run": sum(e["dur"] for e in timed) / len(timed) / 1000,
+            "kernel_ms_per_run": total / len(timed) / 1000, "ops": ops}
+
+
+def profile_on_text(path: str | Path, texts: list[str], threads: int | None, batch_size: int = 1,
+                    length: int = 128, runs: int = 30) -> dict[str, Any]:
+    """profile_ops on the first `batch_size` texts, cut or padded to `length` tokens (the b{batch}xl{length} shape)."""
+    from compress.models import load_tokenizer
+
+    directory = Path(path).parent if Path(path).is_file() else Path(path)
+    batch = load_tokenizer(str(directory))(texts[:batch_size], padding="max_length", truncation=True,
+                                           max_length=length, return_tensors="np")
+    return {"shape": f"b{batch_size}xl{length}", **profile_ops(path, dict(batch), threads, runs)}
+
+
+def profile_markdown(profile: dict[str, Any], top: int = 8) -> str:
+    lines = [f"ONNX Runtime profile at {profile['shape']}, {profile['runs']} runs: {profile['wall_ms_per_run']:.2f} ms "
+             f"per run, of which kernels {profile['kernel_ms_per_run']:.2f} ms.", "",
+             "| operator | share of kernel time | ms per run |", "|---|---:|---:|"]
+    lines += [f"| {o['op_type']} | {100 * o['share']:.1f}% | {o['ms_per_run']:.3f} |" for o in profile["ops"][:top]]
+    return "\n".join(lines)
