@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from itertools import islice
@@ -34,7 +35,7 @@ from compress.distill import DistillLoss, keep_layers, load_fine_tuned
 from compress.errors import CompressError
 from compress.importance import METHODS, Scores, bert_layers, importance
 from compress.metrics import classification_metrics
-from compress.models import load_tokenizer
+from compress.models import load_classifier, load_tokenizer
 from compress.training import (Features, LossFn, TrainConfig, cross_entropy_loss, evaluate, featurize,
                                is_main_process, loader, predict_logits, save_trained, train)
 from compress.vocabulary import shrink_vocabulary
@@ -332,7 +333,22 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
         if is_main_process():
             print(f"vocabulary: {metrics['vocabulary_before']} -> {metrics['vocabulary_after']} pieces, accuracy "
                   f"{final['eval']['accuracy']:.4f} -> {metrics['eval']['accuracy']:.4f}", file=sys.stderr)
+    metrics["reload_max_abs_diff"] = reload_difference(model, eval_features, pad_id, config.eval_batch_size, device)
     return save_trained(output_dir, overwrite, "prune", model, tokenizer, source, config, metrics, started)
+
+
+def reload_difference(model: torch.nn.Module, features: Features, pad_id: int, batch_size: int, device) -> float:
+    """Largest |logit| difference between `model` and its copy saved and reloaded by plain `from_pretrained`.
+
+    A pruned checkpoint whose config does not describe its shapes fails to load or loads different
+    weights; this measures it on real inputs before anything is written.
+    """
+    with tempfile.TemporaryDirectory(prefix="compress-reload-") as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        reloaded = load_classifier(tmp).to(device)
+        ours = predict_logits(model, features, pad_id, batch_size, device)
+        theirs = predict_logits(reloaded, features, pad_id, batch_size, device)
+    return float(abs(ours - theirs).max())
 
 
 @contextlib.contextmanager

@@ -194,6 +194,7 @@ def test_iterative_pruning_with_distilled_recovery_records_everything(recovered,
     assert all(s["recovery"]["steps"] == 2 and {"ce", "kd"} <= set(s["recovery"]["history"][-1])
                for s in metrics["schedule"])
     assert metrics["teacher"] == str(base) and metrics["layers_kept"] == [0, 1]
+    assert metrics["reload_max_abs_diff"] == 0.0
     assert metrics["parameters_after"] < metrics["parameters_before"]
     assert all(metrics[k]["n"] == 96 for k in ("eval_before", "eval_pruned", "eval"))
     reloaded = load_classifier(recovered)
