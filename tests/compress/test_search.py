@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 
 from compress.cli import main
-from compress.search import Candidate, SearchConfig, _best, _pareto, _State, search
+from compress.search import Candidate, SearchConfig, _best, _pareto, _State, expected_drop, search
 
 SMALL = dict(max_train_examples=160, max_eval_examples=48, screen_seconds=0.05, final_seconds=0.05,
              scorecard=False, threads=1)
@@ -34,6 +34,11 @@ def test_the_winner_is_the_fastest_candidate_inside_the_budget_not_the_fastest_o
     assert [c.name for c in _pareto([s.baseline, slow_exact, edge, too_lossy])] == ["c", "b", "a"]
 
 
+def test_a_shallower_student_is_skipped_when_the_extrapolated_loss_exceeds_the_budget():
+    assert expected_drop(0.9, removed=3, removing=4) == pytest.approx(1.2)
+    assert expected_drop(-0.2, removed=3, removing=4) == 0.0
+
+
 def test_with_no_time_left_only_post_training_candidates_are_made(trained_tiny_bert, tmp_path):
     logs = []
     summary = search(quick(trained_tiny_bert, tmp_path, student_layers=[1], time_budget=0, max_accuracy_drop=100),
@@ -41,7 +46,7 @@ def test_with_no_time_left_only_post_training_candidates_are_made(trained_tiny_b
     names = [c["name"] for c in summary["candidates"]]
     assert names == ["baseline", "model-onnx", "model-int8", "model-int8-e4", "model-vocab-onnx", "model-vocab-int8",
                      "model-vocab-int8-e4"]
-    assert summary["skipped"] == ["student1"] and not any("distill): running" in line for line in logs)
+    assert summary["skipped"] == ["student1 (time budget)"] and not any("distill): running" in line for line in logs)
     assert summary["winner"]["name"] == min(summary["candidates"][1:], key=lambda c: c["latency_ms"])["name"]
 
 
