@@ -160,7 +160,7 @@ def _search(sub) -> None:
     def run(a):
         from compress.search import search
 
-        summary = search(from_args(SearchConfig, a), a.output, a.overwrite, a.dry_run)
+        summary = search(from_args(SearchConfig, a), a.output, a.overwrite, a.dry_run, log=_log)
         _print_json({k: summary[k] for k in ("winner", "high_accuracy", "front", "skipped", "output")
                      if k in summary} if not a.dry_run else summary)
     p.set_defaults(run=run)
@@ -178,7 +178,7 @@ def _run(sub) -> None:
     def run(a):
         from compress.recipe import run_recipe
 
-        _print_json(run_recipe(a.recipe, a.dry_run))
+        _print_json(run_recipe(a.recipe, a.dry_run, log=_log))
     p.set_defaults(run=run)
 
 
@@ -223,6 +223,11 @@ def _check(sub) -> None:
         if not summary["passed"]:
             raise SystemExit(1)
     p.set_defaults(run=run)
+
+
+def _log(line: str) -> None:
+    """Progress lines of long commands, flushed at once so that a redirected log follows the work."""
+    print(line, flush=True)
 
 
 def _print_json(value) -> None:

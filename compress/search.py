@@ -3,17 +3,18 @@ trying recipes cheapest first and measuring every candidate with the harness.
 
 Candidates are chains of the recipe runner's stages, cached in --workdir under the keys `compress run`
 uses, so a re-run (or a longer --time-budget) reuses every stage already made. The order:
-1. post-training options on the input model: ONNX export, dynamic int8, vocabulary pruning (minutes);
+1. post-training options on the input model: ONNX export, dynamic int8 with 8- or 4-bit embedding
+   tables, vocabulary pruning (minutes);
 2. students distilled from it, deepest first: each is faster than every candidate before it, so
-   training one can always move the front; a depth that misses the budget ends the descent, since a
-   shallower student loses more;
+   training one can always move the front. The descent ends at a depth that misses the budget, or
+   before one whose loss, extrapolated from the deeper student's, would miss it;
 3. head/FFN pruning of the fastest student within budget, mildest ratio first, recovering by
    distillation from the input model; a ratio that misses the budget ends this too.
 Every model gets the post-training options; an int8 model that leaves the budget while its fp32
 source is inside is retried with the quantization guard keeping sensitive layers in fp32.
-Each candidate is screened with a short harness run; the Pareto front, the winner and the most
-accurate fast point are then measured side by side with the baseline in one full harness run, which
-the report shows. This module sits at the top with the CLI: it uses eval.
+Each candidate is screened with a short harness run on its own; the Pareto front and the fastest
+candidates within each budget are then measured side by side with the baseline in one full harness
+run, whose figures pick the winners. This module sits at the top with the CLI: it uses eval.
 """
 
 from __future__ import annotations
@@ -50,10 +51,11 @@ class SearchConfig(DataConfig):
     report: str = option("reports/search", "report directory (README.md, index.html, plots, search.json)")
     student_layers: list[int] = option([3, 2], "student depths to distil, tried deepest first; give 0 to skip "
                                                "distillation")
-    distill_epochs: float = option(3.0, "training passes for each student")
+    distill_epochs: float = option(2.0, "training passes for each student")
     distill_learning_rate: float = option(1e-4, "peak learning rate for each student")
-    augment: int = option(0, "augmented copies of each training example for the students (see compress distill "
-                             "--augment; each copy adds a pass over the data)")
+    augment: int = option(1, "augmented copies of each training example for the students (see compress distill "
+                             "--augment; each copy adds a pass over the data). On SST-2 a 3-layer student "
+                             "reached 89.45 with 1 copy and 2 epochs, 89.11 with none and 3 epochs")
     prune_ratios: list[float] = option([0.25, 0.5], "fractions of attention heads and FFN neurons removed from the "
                                                     "fastest student within budget, mildest first; give 0 to skip")
     prune_steps: int = option(2, "pruning steps, each followed by recovery")
@@ -70,7 +72,7 @@ class SearchConfig(DataConfig):
     scorecard: bool = option(True, "final run: also score robustness to perturbed text (slower)")
 
 
-def _flags(config: SearchConfig) -> None:
+def check_settings(config: SearchConfig) -> None:
     if not set(config.embedding_bits) <= {4, 8} or not config.embedding_bits:
         raise CompressError("--embedding-bits takes 8 and/or 4")
     if config.model is None:
@@ -165,7 +167,7 @@ def _screen_config(config: SearchConfig, seconds: float, final: bool):
     from eval.bench import BenchConfig
 
     return BenchConfig(**_data_settings(config), threads=config.threads, batch_sizes=[1, 32] if final else [1],
-                       lengths=[128], real_batch_sizes=[32], bucket=final, min_runs=20 if final else 10,
+                       lengths=[128], real_batch_sizes=[32], bucket=final, min_runs=30 if final else 10,
                        real_min_runs=5 if final else 3, time_budget=seconds, memory=final,
                        perturbations=["typos", "word_dropout"] if final and config.scorecard else ["none"])
 
@@ -314,7 +316,7 @@ def _pareto(candidates: list[Candidate]) -> list[Candidate]:
 def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False, dry_run: bool = False,
            log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the search; copy the winner to `output_dir`, write the report; return the summary."""
-    _flags(config)
+    check_settings(config)
     output = Path(output_dir)
     if not dry_run:
         check_output_dir(output, overwrite)

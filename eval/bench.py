@@ -15,8 +15,10 @@ from compress.onnx_model import onnx_file, is_onnx_model
 from eval import accuracy, calibration, fidelity, latency, machine, memory, record, robustness
 from eval.runners import VariantSpec, model_dir, open_runner
 
-ISOLATION = ("variants interleaved round by round in one process, ONNX Runtime intra-op spinning off; "
-             "memory of each variant in a fresh subprocess")
+def isolation(spinning: bool, settle_ms: float) -> str:
+    ort = (f"ONNX Runtime intra-op spinning on, {settle_ms:g} ms untimed pause after each variant's turn"
+           if spinning else "ONNX Runtime intra-op spinning off")
+    return f"variants interleaved round by round in one process, {ort}; memory of each variant in a fresh subprocess"
 
 
 @dataclass
@@ -31,9 +33,15 @@ class BenchConfig(DataConfig):
     real_examples: int = option(256, "eval rows used for the real-length workloads")
     bucket: bool = option(False, "also time real lengths with length-sorted batches (sequence bucketing)")
     warmup: int = option(3, "untimed passes per variant and workload")
-    min_runs: int = option(10, "timed passes per variant and fixed-shape workload at least")
-    real_min_runs: int = option(3, "timed passes over the real-length rows at least")
+    min_runs: int = option(30, "timed passes per variant and fixed-shape workload at least (with 10, repeated "
+                               "runs here gave medians up to 12% apart)")
+    real_min_runs: int = option(5, "timed passes over the real-length rows at least")
     time_budget: float = option(5.0, "seconds per variant and workload once the minimum runs are done")
+    ort_spinning: bool = option(False, "let ONNX Runtime's intra-op threads spin between operators (its own default, "
+                                       "what a latency-bound server runs); each variant's turn is then followed "
+                                       "by an untimed --settle-ms pause, so spinning threads cannot slow the next "
+                                       "variant (without it, PyTorch timed right after ORT ran 3x slower)")
+    settle_ms: float = option(20.0, "with --ort-spinning: the pause after each variant's turn, in milliseconds")
     max_length: int = option(128, "tokens per example when scoring accuracy and building real-length batches")
     accuracy: bool = option(True, "score each variant on the eval split")
     memory: bool = option(True, "measure peak memory of each variant in a fresh subprocess")
@@ -57,7 +65,7 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
     threads = config.threads or machine.physical_cores()
     torch.set_num_threads(threads)
     specs = [VariantSpec.parse(m, config.names[i] if config.names else None) for i, m in enumerate(models)]
-    runners = [open_runner(s, config.device, threads) for s in specs]
+    runners = [open_runner(s, config.device, threads, config.ort_spinning) for s in specs]
     data = load_split(config.data, config.eval_split, config.columns).sample(config.max_eval_examples)
     features = [accuracy.features_for(r, data, config.max_length) for r in runners]
     started = time.time()
@@ -72,8 +80,10 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
             variant["accuracy"] = accuracy.score(runner, feats)
         _scorecard(runners, data, features, variants, config)
 
-    settings = latency.LatencySettings(config.warmup, config.min_runs, 1000, config.time_budget)
-    real_settings = latency.LatencySettings(config.warmup and 1, config.real_min_runs, 1000, config.time_budget)
+    settle = config.settle_ms / 1000 if config.ort_spinning else 0.0
+    settings = latency.LatencySettings(config.warmup, config.min_runs, 1000, config.time_budget, settle_s=settle)
+    real_settings = latency.LatencySettings(config.warmup and 1, config.real_min_runs, 1000, config.time_budget,
+                                            settle_s=settle)
     grid = [(b, l) for l in config.lengths for b in config.batch_sizes]
     for b, l in grid:
         workloads = [latency.fixed_shape(f.encodings, b, l, r.pad_id) for r, f in zip(runners, features)]
@@ -94,7 +104,7 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
         "schema": record.SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine.fingerprint(threads),
-        "settings": {**to_dict(config), "threads": threads, "isolation": ISOLATION,
+        "settings": {**to_dict(config), "threads": threads, "isolation": isolation(config.ort_spinning, config.settle_ms),
                      "measure_seconds": round(time.time() - started, 1)},
         "data": {"source": data.origin, "split": config.eval_split, "examples": len(data)},
         "variants": variants,

@@ -36,6 +36,7 @@ class LatencySettings:
     max_runs: int = 1000
     budget_s: float = 5.0       # per variant and workload, after min_runs
     stable_tolerance: float = 0.01  # stop once another round moves every median by less than this
+    settle_s: float = 0.0       # untimed pause after each variant's turn, for spinning threads to go idle
 
 
 @dataclass
@@ -108,6 +109,8 @@ def measure_pairs(pairs: Sequence[tuple[Any, Workload]], settings: LatencySettin
                     s.batch_s.append(time.perf_counter() - t0)
                 s.pass_s.append(time.perf_counter() - pass_start)
             bar.update(per_round)
+            if settings.settle_s:
+                time.sleep(settings.settle_s)
         runs = min(len(s.pass_s) for s in samples)
         spent = time.perf_counter() - started
         if runs >= settings.max_runs:

@@ -128,7 +128,7 @@ class TorchRunner(Runner):
 class OrtRunner(Runner):
     backend = "onnxruntime"
 
-    def __init__(self, spec: VariantSpec, device: str, threads: int | None):
+    def __init__(self, spec: VariantSpec, device: str, threads: int | None, spinning: bool = False):
         super().__init__(spec, device)
         provider = spec.option or ("cuda" if device == "cuda" else "cpu")
         if provider not in ORT_PROVIDERS:
@@ -136,7 +136,7 @@ class OrtRunner(Runner):
                                 f"got {provider!r}")
         self.provider = provider
         self.file = onnx_file(spec.path)  # session() validates it as a classifier
-        self.session = session(self.file, threads, ORT_PROVIDERS[provider])
+        self.session = session(self.file, threads, ORT_PROVIDERS[provider], spinning=spinning)
         self.precision = onnx_precision(self.file)
 
     def describe(self) -> dict[str, Any]:
@@ -165,7 +165,7 @@ def onnx_precision(file: Path) -> str:
     return "fp32"
 
 
-def open_runner(spec: VariantSpec, device: str = "cpu", threads: int | None = None) -> Runner:
+def open_runner(spec: VariantSpec, device: str = "cpu", threads: int | None = None, spinning: bool = False) -> Runner:
     if device == "cuda":
         import torch
 
@@ -176,5 +176,5 @@ def open_runner(spec: VariantSpec, device: str = "cpu", threads: int | None = No
     if not spec.path.exists():
         raise CompressError(f"model {spec.path} not found")
     if is_onnx_model(spec.path):
-        return OrtRunner(spec, device, threads)
+        return OrtRunner(spec, device, threads, spinning)
     return TorchRunner(spec, device)

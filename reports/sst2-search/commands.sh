@@ -7,7 +7,7 @@
 set -euo pipefail
 export COMPRESS_DATA_DIR=${COMPRESS_DATA_DIR:-../shared/datasets}
 [ -d artifacts/teacher ] || compress finetune --data sst2 --epochs 3 --learning-rate 5e-5 --batch-size 32 -o artifacts/teacher
-compress search --model artifacts/teacher --dry-run -o artifacts/search-winner
+compress search --model artifacts/teacher --student-layers 3 2 --augment 1 --distill-epochs 2 --prune-ratios 0.5 --dry-run -o artifacts/search-winner
 compress search --model artifacts/teacher --max-accuracy-drop 1.0 --high-accuracy-drop 0.3 --threads 2 \
-  --student-layers 3 2 --prune-ratios 0.5 --workdir artifacts/search --report reports/sst2-search/report \
+  --student-layers 3 2 --augment 1 --distill-epochs 2 --prune-ratios 0.5 --workdir artifacts/search --report reports/sst2-search/report \
   -o artifacts/search-winner --overwrite 2>&1 | tee artifacts/logs/search.log

@@ -83,7 +83,7 @@ def test_record_carries_machine_memory_size_and_lineage(result, trained_tiny_ber
     machine = result["machine"]
     assert machine["threads"] == 1 and "avx512_vnni" in machine["int8_flags"]
     assert "CPUExecutionProvider" in machine["onnxruntime_providers"]
-    assert "isolation" in result["settings"]
+    assert "spinning off" in result["settings"]["isolation"]
     for variant in result["variants"]:
         assert variant["memory"]["peak_rss_mb"] >= variant["memory"]["loaded_rss_mb"] > 0
         assert variant["size"]["file_bytes"] > 1e6 and variant["size"]["parameters"] > 1e6
@@ -156,3 +156,11 @@ def test_cuda_runners_agree_with_cpu(trained_tiny_bert, tiny_onnx):
     assert all(v["device"] == "cuda" for v in out["variants"])
     assert all(v["accuracy"]["agreement"] > 0.9 for v in out["variants"])
     assert out["variants"][0]["memory"]["gpu_peak_mb"] > 0
+
+
+def test_spinning_onnx_runtime_is_paused_between_turns_and_recorded(trained_tiny_bert, tiny_onnx):
+    config = BenchConfig(**{**FAST, "accuracy": False, "memory": False, "batch_sizes": [1], "lengths": [16],
+                            "real_batch_sizes": []}, ort_spinning=True, settle_ms=5)
+    result = bench([str(trained_tiny_bert), str(tiny_onnx)], config, progress=False)
+    assert "spinning on, 5 ms untimed pause" in result["settings"]["isolation"]
+    assert result["variants"][1]["latency"][0]["runs"] >= FAST["min_runs"]

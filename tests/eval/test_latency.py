@@ -80,3 +80,22 @@ def test_measure_stops_at_max_runs():
                                 latency.LatencySettings(warmup=0, min_runs=5, max_runs=20, budget_s=100,
                                                         stable_tolerance=-1), progress=False)
     assert 20 <= out[0]["runs"] < 30
+
+
+def test_settle_pause_follows_each_turn_and_is_not_timed():
+    import time
+
+    calls = []
+
+    class Timed(FakeRunner):
+        def run(self, prepared):
+            calls.append(time.perf_counter())
+            super().run(prepared)
+
+    a, b = Timed("a", 0.0, []), Timed("b", 0.0, [])
+    work = latency.fixed_shape(rows([2]), 1, 2, 0)
+    settings = latency.LatencySettings(warmup=0, min_runs=5, max_runs=5, budget_s=0, settle_s=0.03)
+    out = latency.measure_pairs([(a, work), (b, work)], settings, progress=False)
+    gaps = [later - earlier for earlier, later in zip(calls, calls[1:])]
+    assert sum(g >= 0.03 for g in gaps) >= 4, "a pause separates every turn from the next"
+    assert all(o["p50_ms"] < 10 for o in out), "the pause is outside the timed region"
