@@ -70,8 +70,6 @@ class SearchConfig(DataConfig):
     screen_seconds: float = option(2.0, "latency budget per workload when screening one candidate")
     final_seconds: float = option(5.0, "latency budget per workload and variant in the final side-by-side run")
     scorecard: bool = option(True, "final run: also score robustness to perturbed text (slower)")
-    ort_spinning: bool = option(False, "measure ONNX Runtime with intra-op spinning on, as a latency-bound server "
-                                       "runs it (see compress bench --ort-spinning)")
 
 
 def check_settings(config: SearchConfig) -> None:
@@ -171,7 +169,6 @@ def _screen_config(config: SearchConfig, seconds: float, final: bool):
     return BenchConfig(**_data_settings(config), threads=config.threads, batch_sizes=[1, 32] if final else [1],
                        lengths=[128], real_batch_sizes=[32], bucket=final, min_runs=30 if final else 10,
                        real_min_runs=5 if final else 3, time_budget=seconds, memory=final,
-                       ort_spinning=config.ort_spinning,
                        perturbations=["typos", "word_dropout"] if final and config.scorecard else ["none"])
 
 

@@ -38,9 +38,9 @@ class BenchConfig(DataConfig):
     real_min_runs: int = option(5, "timed passes over the real-length rows at least")
     time_budget: float = option(5.0, "seconds per variant and workload once the minimum runs are done")
     ort_spinning: bool = option(False, "let ONNX Runtime's intra-op threads spin between operators (its own default, "
-                                       "what a latency-bound server runs); each variant's turn is then followed "
-                                       "by an untimed --settle-ms pause, so spinning threads cannot slow the next "
-                                       "variant (without it, PyTorch timed right after ORT ran 3x slower)")
+                                       "what a latency-bound server runs), with an untimed --settle-ms pause after "
+                                       "each variant's turn; only for runs of ONNX variants alone: PyTorch timed "
+                                       "next to spinning ORT ran 2.6x slower here, and still 1.9x with 20 ms pauses")
     settle_ms: float = option(20.0, "with --ort-spinning: the pause after each variant's turn, in milliseconds")
     max_length: int = option(128, "tokens per example when scoring accuracy and building real-length batches")
     accuracy: bool = option(True, "score each variant on the eval split")
@@ -66,6 +66,10 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
     torch.set_num_threads(threads)
     specs = [VariantSpec.parse(m, config.names[i] if config.names else None) for i, m in enumerate(models)]
     runners = [open_runner(s, config.device, threads, config.ort_spinning) for s in specs]
+    if config.ort_spinning and any(r.backend != "onnxruntime" for r in runners):
+        raise CompressError("--ort-spinning slows PyTorch variants timed in the same process (2.6x here, 1.9x even "
+                            "with 20 ms pauses; reports/sst2-teacher/spinning_check.py): bench ONNX variants alone "
+                            "with it")
     data = load_split(config.data, config.eval_split, config.columns).sample(config.max_eval_examples)
     features = [accuracy.features_for(r, data, config.max_length) for r in runners]
     started = time.time()

@@ -158,9 +158,11 @@ def test_cuda_runners_agree_with_cpu(trained_tiny_bert, tiny_onnx):
     assert out["variants"][0]["memory"]["gpu_peak_mb"] > 0
 
 
-def test_spinning_onnx_runtime_is_paused_between_turns_and_recorded(trained_tiny_bert, tiny_onnx):
+def test_spinning_onnx_runtime_is_recorded_and_refused_next_to_pytorch(trained_tiny_bert, tiny_onnx):
     config = BenchConfig(**{**FAST, "accuracy": False, "memory": False, "batch_sizes": [1], "lengths": [16],
                             "real_batch_sizes": []}, ort_spinning=True, settle_ms=5)
-    result = bench([str(trained_tiny_bert), str(tiny_onnx)], config, progress=False)
+    result = bench([str(tiny_onnx), str(tiny_onnx)], config, progress=False)
     assert "spinning on, 5 ms untimed pause" in result["settings"]["isolation"]
     assert result["variants"][1]["latency"][0]["runs"] >= FAST["min_runs"]
+    with pytest.raises(CompressError, match="--ort-spinning slows PyTorch"):
+        bench([str(trained_tiny_bert), str(tiny_onnx)], config, progress=False)
