@@ -35,7 +35,8 @@ class BenchConfig(DataConfig):
     warmup: int = option(3, "untimed passes per variant and workload")
     min_runs: int = option(30, "timed passes per variant and fixed-shape workload at least (with 10, repeated "
                                "runs here gave medians up to 12% apart)")
-    real_min_runs: int = option(5, "timed passes over the real-length rows at least")
+    real_min_runs: int = option(15, "timed passes over the real-length rows at least (with 5, repeated runs "
+                                    "here gave throughput ratios 13% apart)")
     time_budget: float = option(5.0, "seconds per variant and workload once the minimum runs are done")
     ort_spinning: bool = option(False, "let ONNX Runtime's intra-op threads spin between operators (its own default, "
                                        "what a latency-bound server runs), with an untimed --settle-ms pause after "

@@ -34,3 +34,14 @@ done
 # scorecard and memory); this is the repeat for the run-to-run check.
 compress bench artifacts/teacher artifacts/teacher-onnx artifacts/teacher-int8 --names teacher onnx int8 --threads 2 \
   --perturbations none --no-memory -o reports/sst2-teacher/bench-repeat.json
+
+# Second session (issues 3 and 4): the same three variants benched twice more with at least 30 timed
+# passes per fixed shape and 5 per real-length pass (runs 1-2), then twice with 15 per real-length pass
+# (runs 3-4, the new default), on a quiet machine.
+for i in 1 2 3 4; do
+  compress bench artifacts/teacher artifacts/teacher-onnx artifacts/teacher-int8 --names teacher onnx int8 --threads 2 \
+    --batch-sizes 1 32 --lengths 128 --real-batch-sizes 32 --perturbations none --no-memory \
+    $([ $i -le 2 ] && echo --real-min-runs 5) -o reports/sst2-teacher/bench-session2-run$i.json
+done
+# ORT intra-op spinning: does it slow PyTorch timed next in the same process, and do pauses help?
+python reports/sst2-teacher/spinning_check.py artifacts/teacher artifacts/teacher-int8
