@@ -144,17 +144,13 @@ def _quantize(sub) -> None:
 def _search(sub) -> None:
     from compress.search import SearchConfig
 
-    p = sub.add_parser("search", help="find the fastest compressed model within an accuracy budget",
-                       description="From a fine-tuned checkpoint, try compression recipes cheapest first (ONNX, "
-                       "int8, vocabulary pruning; then distilled students, deepest first; then head/FFN pruning of "
-                       "the fastest student within budget), screen every candidate with the harness, measure the "
-                       "Pareto front side by side with the input model, copy the fastest candidate within "
-                       "--max-accuracy-drop to --output and write the report. Stage outputs are cached in "
-                       "--workdir, so a re-run resumes.")
-    add_arguments(p, SearchConfig)
-    p.add_argument("-o", "--output", required=True, help="directory to copy the winning model to (ONNX model, "
-                   "config, tokenizer, manifest); it appears only once complete")
-    p.add_argument("--overwrite", action="store_true", help="replace the output directory if it exists")
+    p = _stage_parser(sub, "search", SearchConfig, "find the fastest compressed model within an accuracy budget",
+                      "From a fine-tuned checkpoint, try compression recipes cheapest first (ONNX, int8, vocabulary "
+                      "pruning; then distilled students, deepest first; then head/FFN pruning of the fastest student "
+                      "within budget), screen every candidate with the harness, measure the Pareto front side by "
+                      "side with the input model, copy the fastest candidate within --max-accuracy-drop to --output "
+                      "and write the report. Stage outputs are cached in --workdir, so a re-run resumes.",
+                      "winning model (ONNX model, config, tokenizer, manifest)")
     p.add_argument("--dry-run", action="store_true", help="list the stages the search may run and which are cached")
 
     def run(a):

@@ -281,7 +281,8 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     tokenizer = load_tokenizer(source)
     train_data, eval_data, _ = load_task_from(config, config.seed)
     labels = LabelSpace.from_id2label(model.config.id2label)
-    train_features = featurize(tokenizer, train_data, labels, config.max_length)
+    # Importance and recovery read the featurized training set; vocabulary pruning tokenizes the text itself.
+    train_features = featurize(tokenizer, train_data, labels, config.max_length) if prunes_structure(config) else None
     eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
     device = PartialState().device
     model.to(device)

@@ -133,7 +133,7 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
 
         def quantized(kept: tuple[str, ...], file: Path) -> Path:
             _quantize(prepared, file, scheme, [n for n in targets if n not in kept], calibration, pad_id,
-                      config.batch_size, work)
+                      config.batch_size, work, tables={n for n, op in targets.items() if op == "Gather"})
             return file
 
         def run(kept: tuple[str, ...]) -> Trial:
@@ -278,21 +278,22 @@ class _CalibrationBatches:
 
 
 def _quantize(prepared: Path, output: Path, scheme: Scheme, nodes: list[str], calibration: Features | None,
-              pad_id: int, batch_size: int, work: Path) -> None:
-    """Quantize exactly `nodes` (never empty: ONNX Runtime reads an empty list as every node)."""
+              pad_id: int, batch_size: int, work: Path, tables: set[str] = frozenset()) -> None:
+    """Quantize exactly `nodes` (never empty: ONNX Runtime reads an empty list as every node); `tables` names
+    the embedding Gathers among the targets."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     if not scheme.static:
-        tables = [n for n in nodes if n in _gathers(prepared)] if scheme.embedding_bits == 4 else []
-        if tables:
-            prepared = _blockwise_4bit(prepared, tables, work / "tables4.onnx")
+        four_bit = [n for n in nodes if n in tables] if scheme.embedding_bits == 4 else []
+        if four_bit:
+            prepared = _blockwise_4bit(prepared, four_bit, work / "tables4.onnx")
         # Gemm targets are quantized as the MatMul ONNX Runtime splits them into. The 4-bit tables come from a
         # contrib operator that shape inference cannot type, hence the default tensor type.
         quantize_dynamic(str(prepared), str(output), op_types_to_quantize=sorted({*scheme.op_types, "MatMul"}),
                          per_channel=scheme.per_channel, reduce_range=scheme.reduce_range,
-                         weight_type=QuantType.QInt8, nodes_to_quantize=[n for n in nodes if n not in tables],
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT} if tables else {})
+                         weight_type=QuantType.QInt8, nodes_to_quantize=[n for n in nodes if n not in four_bit],
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT} if four_bit else {})
         return
     inputs = {i.name for i in onnx.load(str(prepared), load_external_data=False).graph.input}
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -309,12 +310,6 @@ def _quantize(prepared: Path, output: Path, scheme: Scheme, nodes: list[str], ca
                         # query and key) must read that input unquantized, not their shared dequantized copy.
                         extra_options={"ActivationSymmetric": scheme.symmetric_activations, "WeightSymmetric": True,
                                        "CalibStridedMinMax": 1, "DedicatedQDQPair": True})
-
-
-def _gathers(file: Path) -> set[str]:
-    import onnx
-
-    return {n.name for n in onnx.load(str(file), load_external_data=False).graph.node if n.op_type == "Gather"}
 
 
 def _blockwise_4bit(prepared: Path, tables: list[str], output: Path) -> Path:

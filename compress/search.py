@@ -262,13 +262,13 @@ def _students(state: _State) -> list[tuple[Candidate, list[Candidate]]]:
     where the loss so far, extrapolated, already exceeds the budget."""
     config, found = state.config, []
     layers = _teacher_layers(config.model)
+    deeper_depth = layers
     for depth in sorted({n for n in config.student_layers if n > 0}, reverse=True):
         name = f"student{depth}"
         if found and not state.dry_run:
             deeper, variants = found[-1]
             best = max(c.accuracy for c in [deeper, *variants])
-            removed = layers - int(deeper.name.removeprefix("student"))
-            guess = expected_drop(state.baseline.accuracy - best, removed, layers - depth)
+            guess = expected_drop(state.baseline.accuracy - best, layers - deeper_depth, layers - depth)
             if guess > config.max_accuracy_drop:
                 state.log(f"{name}: not trained; {deeper.name} already loses {state.baseline.accuracy - best:.2f} "
                           f"points, which extrapolates to at least {guess:.2f} here")
@@ -283,6 +283,7 @@ def _students(state: _State) -> list[tuple[Candidate, list[Candidate]]]:
             break
         variants = _post_training(state, name, student)
         found.append((student, variants))
+        deeper_depth = depth
         if not state.dry_run and not any(state.within(c) for c in [student, *variants]):
             state.log(f"{name} is outside the budget: no shallower student is tried")
             break
@@ -342,10 +343,10 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     # and the three fastest within each budget go there, and the winners are picked from its figures.
     contenders = [*front, *_fastest(screened, state, None, 3), *_fastest(screened, state, config.high_accuracy_drop, 3)]
     final = list({c.path: c for c in contenders if c is not state.baseline}.values())
-    record_file = _final_bench(state, final)
+    record_file, result = _final_bench(state, final)
     winner = _best(final, state, latency="final_latency_ms")
     precise = _best(final, state, config.high_accuracy_drop, latency="final_latency_ms")
-    summary = _summary(state, record_file, winner, precise, front)
+    summary = _summary(state, record_file, result, winner, precise, front)
     if winner is not None and winner.kind == "onnx":
         from compress.data import load_split
         from eval.profile import profile_on_text
@@ -360,8 +361,8 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     return summary
 
 
-def _final_bench(state: _State, final: list[Candidate]) -> Path:
-    """Baseline and the chosen candidates, interleaved in one full harness run."""
+def _final_bench(state: _State, final: list[Candidate]) -> tuple[Path, dict[str, Any]]:
+    """Baseline and the chosen candidates, interleaved in one full harness run; its record file and record."""
     from eval import record
     from eval.bench import bench
 
@@ -373,14 +374,12 @@ def _final_bench(state: _State, final: list[Candidate]) -> Path:
         candidate.final_latency_ms = next(e["p50_ms"] for e in variant["latency"] if e["workload"] == HEADLINE)
     record_file = Path(state.config.workdir) / "final-bench.json"
     record.write(result, record_file)
-    return record_file
+    return record_file, result
 
 
-def _summary(state: _State, record_file: Path, winner: Candidate | None, precise: Candidate | None,
-             front: list[Candidate]) -> dict[str, Any]:
-    from eval import record
-
-    measured = {v["name"]: v for v in record.load(record_file)["variants"]}
+def _summary(state: _State, record_file: Path, result: dict[str, Any], winner: Candidate | None,
+             precise: Candidate | None, front: list[Candidate]) -> dict[str, Any]:
+    measured = {v["name"]: v for v in result["variants"]}
 
     def figures(candidate: Candidate | None) -> dict[str, Any] | None:
         if candidate is None:

@@ -40,7 +40,11 @@ def _wordpiece_vocab(tokenizer) -> list[str]:
 
 def kept_ids(tokenizer, texts: Iterable[str], max_length: int | None = None, batch: int = 4096) -> list[int]:
     """Ids of the pieces `texts` use, the special tokens and every single-character piece, ascending."""
-    vocab = _wordpiece_vocab(tokenizer)
+    return _kept(tokenizer, _wordpiece_vocab(tokenizer), texts, max_length, batch)
+
+
+def _kept(tokenizer, vocab: list[str], texts: Iterable[str], max_length: int | None = None,
+          batch: int = 4096) -> list[int]:
     prefix = tokenizer.backend_tokenizer.model.continuing_subword_prefix
     keep = set(tokenizer.all_special_ids)
     keep.update(i for i, token in enumerate(vocab)
@@ -62,7 +66,8 @@ def shrink_vocabulary(model: torch.nn.Module, tokenizer, texts: Sequence[str]):
 
     flat = list(texts)
     vocab = _wordpiece_vocab(tokenizer)
-    keep = kept_ids(tokenizer, flat)
+    keep = _kept(tokenizer, vocab, flat)
+    position = {old_id: new_id for new_id, old_id in enumerate(keep)}
     embeddings = model.get_input_embeddings()
     if embeddings.num_embeddings != len(vocab):
         raise CompressError(f"the model has {embeddings.num_embeddings} word embeddings but its tokenizer "
@@ -80,29 +85,27 @@ def shrink_vocabulary(model: torch.nn.Module, tokenizer, texts: Sequence[str]):
         for name in _VOCAB_FILES:
             (Path(tmp) / name).unlink(missing_ok=True)
         (Path(tmp) / "vocab.txt").write_text("".join(vocab[i] + "\n" for i in keep))
-        _renumber_special_tokens(Path(tmp) / "tokenizer_config.json", keep)
+        _renumber_special_tokens(Path(tmp) / "tokenizer_config.json", position)
         # Without tokenizer.json the fast tokenizer is rebuilt from vocab.txt with the saved settings
         # (lower-casing, accent stripping, special tokens), so only the vocabulary changes.
         smaller_tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True, trust_remote_code=False)
-    _check_same_split(tokenizer, smaller_tokenizer, keep, flat)
+    _check_same_split(tokenizer, smaller_tokenizer, position, flat)
     return smaller_tokenizer
 
 
-def _renumber_special_tokens(config_file: Path, keep: list[int]) -> None:
+def _renumber_special_tokens(config_file: Path, position: dict[int, int]) -> None:
     """tokenizer_config.json pins special tokens to their old ids; move them to the new ones."""
     if not config_file.exists():
         return
     config = json.loads(config_file.read_text())
-    position = {old_id: new_id for new_id, old_id in enumerate(keep)}
     decoder = config.get("added_tokens_decoder", {})
     config["added_tokens_decoder"] = {str(position[int(i)]): token for i, token in decoder.items()
                                       if int(i) in position}
     config_file.write_text(json.dumps(config, indent=2))
 
 
-def _check_same_split(old, new, keep: list[int], texts: list[str], sample: int = 2000) -> None:
+def _check_same_split(old, new, position: dict[int, int], texts: list[str], sample: int = 2000) -> None:
     """The pruned tokenizer must give the kept texts exactly the old pieces, renumbered."""
-    position = {old_id: new_id for new_id, old_id in enumerate(keep)}
     step = max(1, len(texts) // sample)
     chosen = texts[::step]
     before = old(chosen, add_special_tokens=True)["input_ids"]
