@@ -14,7 +14,6 @@ stage removes width, and distil-then-prune composes the two.
 from __future__ import annotations
 
 import copy
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from compress.artifacts import check_output_dir
+from compress.augment import AugmentConfig, augment_for, check_augment, teacher_labelled
 from compress.config import option
-from compress.data import DataConfig, LabelledText, LabelSpace, load_task_from
+from compress.data import DataConfig, LabelSpace, load_task_from
 from compress.errors import CompressError
 from compress.losses import attention_kl, hidden_state_mse, soft_target_kl
 from compress.models import load_classifier, load_tokenizer, resolve_model
@@ -36,7 +36,7 @@ DEFAULT_STUDENT_LAYERS = 3
 
 
 @dataclass
-class DistillConfig(TrainConfig, DataConfig):
+class DistillConfig(TrainConfig, DataConfig, AugmentConfig):
     """Settings of `compress distill`."""
 
     teacher: str | None = option(None, "fine-tuned teacher: an HF checkpoint directory (required); the student "
@@ -63,10 +63,6 @@ class DistillConfig(TrainConfig, DataConfig):
                                        "training steps skip the teacher (default: on); it still runs every step "
                                        "when --hidden-weight or --attention-weight is on, because caching its "
                                        "hidden states for the whole training set would not fit in memory")
-    augment: int = option(0, "augmented copies per training example (0: off), each with --augment-fraction of its "
-                             "words replaced by [MASK] or a random vocabulary word and labelled by the teacher's "
-                             "prediction; an epoch then takes (1+N) times as many steps")
-    augment_fraction: float = option(0.15, "fraction of the words replaced in each augmented copy (at least one)")
     allow_pickle: bool = option(False, "allow loading pickled (.bin) weights, which can run code; only for trusted files")
 
 
@@ -121,36 +117,6 @@ def keep_layers(model: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Mo
     pruned = model.config.pruned_heads
     model.config.pruned_heads = {new: sorted(pruned[old]) for new, old in enumerate(layer_ids) if old in pruned}
     return model
-
-
-def augmented(data: LabelledText, copies: int, fraction: float, vocabulary: Sequence[str], mask_token: str,
-              seed: int) -> LabelledText:
-    """`data` followed by `copies` perturbed versions of each row, in row order (TinyBERT-style, without its MLM).
-
-    Each copy replaces round(fraction * words), at least one, of its words, each by `mask_token` or
-    a random vocabulary word with equal chance. The copies keep their source's label only so the
-    rows can be encoded; distill relabels them with the teacher's predictions.
-    """
-    rng = random.Random(seed)
-
-    def perturb(text: str) -> str:
-        words = text.split()
-        if not words:
-            return text
-        for i in rng.sample(range(len(words)), max(1, round(fraction * len(words)))):
-            words[i] = mask_token if rng.random() < 0.5 else rng.choice(vocabulary)
-        return " ".join(words)
-
-    sources = [i for i in range(len(data)) for _ in range(copies)]
-    texts = [perturb(data.texts[i]) for i in sources]
-    pairs = data.pairs + [perturb(data.pairs[i]) for i in sources] if data.pairs is not None else None
-    return LabelledText(data.texts + texts, pairs, data.labels + [data.labels[i] for i in sources], data.names,
-                        f"{data.origin}+{copies}x augmented")
-
-
-def word_vocabulary(tokenizer) -> list[str]:
-    """Whole alphabetic words of the tokenizer's vocabulary (no ##pieces, specials or punctuation), in id order."""
-    return [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1]) if token.isalpha()]
 
 
 class DistillLoss:
@@ -208,8 +174,7 @@ def checked_weights(config: DistillConfig) -> dict[str, float]:
                             "--hidden-weight, --attention-weight")
     if config.temperature <= 0:
         raise CompressError(f"--temperature must be positive, got {config.temperature}")
-    if config.augment < 0 or not 0 < config.augment_fraction <= 1:
-        raise CompressError("--augment must be 0 or more and --augment-fraction in (0, 1]")
+    check_augment(config)
     return weights
 
 
@@ -246,9 +211,7 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     train_data, eval_data, _ = load_task_from(config, config.seed)
     labels = LabelSpace.from_id2label(teacher.config.id2label)
     originals = len(train_data)
-    if config.augment:
-        train_data = augmented(train_data, config.augment, config.augment_fraction, word_vocabulary(tokenizer),
-                               tokenizer.mask_token, config.seed)
+    train_data = augment_for(config, train_data, tokenizer, config.seed)
     train_features = featurize(tokenizer, train_data, labels, config.max_length)
     eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
 
@@ -264,8 +227,7 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     if cache or config.augment:
         teacher_logits = predict_logits(teacher, train_features, pad_id, config.eval_batch_size, device,
                                         progress="teacher logits")
-        # Augmented rows have no true label: their hard label is the teacher's prediction.
-        train_features.labels[originals:] = teacher_logits[originals:].argmax(-1).tolist()
+        teacher_labelled(train_features.labels, teacher_logits, originals)
     loss = DistillLoss(weights, config.temperature, teacher, layer_ids,
                        torch.from_numpy(teacher_logits).to(device) if cache else None)
     teacher_eval = evaluate(teacher, eval_features, pad_id, config.eval_batch_size, device)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
+from compress.augment import AugmentConfig, augment_for, check_augment, teacher_labelled
 from compress.config import check_choices, option, to_dict
 from compress.data import DataConfig, LabelledText, LabelSpace, data_location, load_split, load_task_from
 from compress.distill import DistillLoss, keep_layers, load_fine_tuned
@@ -44,7 +45,7 @@ SENSITIVITY = "sensitivity"
 
 
 @dataclass
-class PruneConfig(TrainConfig, DataConfig):
+class PruneConfig(TrainConfig, DataConfig, AugmentConfig):
     """Settings of `compress prune`; the training settings drive recovery, whose length is --recovery-epochs."""
 
     model: str | None = option(None, "fine-tuned classifier checkpoint directory to prune")
@@ -116,6 +117,9 @@ def check_settings(config: PruneConfig) -> None:
     if (config.distill or config.teacher) and not recovers(config):
         raise CompressError("--distill and --teacher act during recovery, which follows only the pruning of heads, "
                             "neurons or layers, and which --recovery-epochs 0 turns off")
+    check_augment(config)
+    if config.augment and not (config.distill or config.teacher):
+        raise CompressError("--augment labels its copies with a teacher's predictions: give --distill or --teacher")
     if config.ce_weight < 0 or config.kd_weight < 0 or not config.ce_weight + config.kd_weight:
         raise CompressError("--ce-weight and --kd-weight must not be negative, and not both zero")
     if config.temperature <= 0:
@@ -236,11 +240,12 @@ def structure(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: LabelledText, train_features: Features,
-                  pad_id: int, labels: LabelSpace, device: torch.device) -> tuple[LossFn, str | None]:
+                  originals: int, pad_id: int, labels: LabelSpace, device: torch.device) -> tuple[LossFn, str | None]:
     """The loss recovery trains on, and the teacher it distils from, if any.
 
     Call it before pruning: without --teacher the model itself is the teacher. Either way the teacher's
-    logits are computed once here, so recovery steps never run it.
+    logits are computed once here, so recovery steps never run it; the rows after `originals` are
+    augmented copies, which get the teacher's predictions as labels.
     """
     if not (config.distill or config.teacher):
         return cross_entropy_loss, None
@@ -255,6 +260,7 @@ def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: Label
         features, pad_id = featurize(tokenizer, train_data, labels, config.max_length), tokenizer.pad_token_id
         teacher.to(device)
     logits = predict_logits(teacher, features, pad_id, config.eval_batch_size, device, progress="teacher logits")
+    teacher_labelled(train_features.labels, logits, originals)
     weights = {"ce": config.ce_weight, "kd": config.kd_weight}
     return (DistillLoss(weights, config.temperature, teacher_logits=torch.from_numpy(logits).to(device)),
             config.teacher or config.model)
@@ -280,16 +286,21 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     schedule = Schedule(config, model)
     tokenizer = load_tokenizer(source)
     train_data, eval_data, _ = load_task_from(config, config.seed)
+    originals = len(train_data)
     labels = LabelSpace.from_id2label(model.config.id2label)
+    recovering = recovers(config)
+    # Vocabulary pruning keeps the word pieces of the task's own text, not of the augmented copies.
+    texts = train_data.texts + (train_data.pairs or [])
+    if recovering:
+        train_data = augment_for(config, train_data, tokenizer, config.seed)
     # Importance and recovery read the featurized training set; vocabulary pruning tokenizes the text itself.
     train_features = featurize(tokenizer, train_data, labels, config.max_length) if prunes_structure(config) else None
     eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
     device = PartialState().device
     model.to(device)
     pad_id = tokenizer.pad_token_id
-    recovering = recovers(config)
-    loss, teacher = (recovery_loss(config, model, train_data, train_features, pad_id, labels, device) if recovering
-                     else (None, None))
+    loss, teacher = (recovery_loss(config, model, train_data, train_features, originals, pad_id, labels, device)
+                     if recovering else (None, None))
 
     def score() -> dict[str, float]:
         return evaluate(model, eval_features, pad_id, config.eval_batch_size, device)
@@ -324,10 +335,11 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
                "layers_kept": final["layers_kept"], "heads_kept": final["heads_kept"],
                "ffn_neurons_kept": final["ffn_neurons_kept"], "pruned_heads": model.config.pruned_heads,
                "teacher": teacher,
-               "train_examples": len(train_data), "eval_examples": len(eval_data), "schedule": history}
+               "train_examples": originals, "augmented_examples": len(train_data) - originals,
+               "eval_examples": len(eval_data), "schedule": history}
     if config.vocabulary:
         pieces = len(tokenizer)
-        tokenizer = shrink_vocabulary(model, tokenizer, train_data.texts + (train_data.pairs or []))
+        tokenizer = shrink_vocabulary(model, tokenizer, texts)
         eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
         metrics.update(eval=score(), vocabulary_before=pieces, vocabulary_after=len(tokenizer),
                        parameters_after=structure(model)["parameters"])

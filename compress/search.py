@@ -168,7 +168,8 @@ def _screen_config(config: SearchConfig, seconds: float, final: bool):
 
     return BenchConfig(**_data_settings(config), threads=config.threads, batch_sizes=[1, 32] if final else [1],
                        lengths=[128], real_batch_sizes=[32], bucket=final, min_runs=30 if final else 10,
-                       real_min_runs=5 if final else 3, time_budget=seconds, memory=final,
+                       real_min_runs=5 if final else 3, time_budget=seconds, min_time=seconds if final else 0.0,
+                       memory=final,
                        perturbations=["typos", "word_dropout"] if final and config.scorecard else ["none"])
 
 

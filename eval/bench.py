@@ -37,7 +37,10 @@ class BenchConfig(DataConfig):
                                "runs here gave medians up to 12% apart)")
     real_min_runs: int = option(15, "timed passes over the real-length rows at least (with 5, repeated runs "
                                     "here gave throughput ratios 13% apart)")
-    time_budget: float = option(5.0, "seconds per variant and workload once the minimum runs are done")
+    min_time: float = option(3.0, "timed seconds per variant and workload at least, so a fast workload's median "
+                                  "spans more than a moment of the machine's state (batch-1 speed-up ratios "
+                                  "of 30-pass runs here moved 16-21% between repeated runs)")
+    time_budget: float = option(5.0, "seconds per variant and workload once the minimum runs and time are done")
     ort_spinning: bool = option(False, "let ONNX Runtime's intra-op threads spin between operators (its own default, "
                                        "what a latency-bound server runs), with an untimed --settle-ms pause after "
                                        "each variant's turn; only for runs of ONNX variants alone: PyTorch timed "
@@ -86,9 +89,10 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
         _scorecard(runners, data, features, variants, config)
 
     settle = config.settle_ms / 1000 if config.ort_spinning else 0.0
-    settings = latency.LatencySettings(config.warmup, config.min_runs, 1000, config.time_budget, settle_s=settle)
+    settings = latency.LatencySettings(config.warmup, config.min_runs, 1000, config.time_budget, config.min_time,
+                                       settle_s=settle)
     real_settings = latency.LatencySettings(config.warmup and 1, config.real_min_runs, 1000, config.time_budget,
-                                            settle_s=settle)
+                                            config.min_time, settle_s=settle)
     grid = [(b, l) for l in config.lengths for b in config.batch_sizes]
     for b, l in grid:
         workloads = [latency.fixed_shape(f.encodings, b, l, r.pad_id) for r, f in zip(runners, features)]

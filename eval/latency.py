@@ -35,6 +35,8 @@ class LatencySettings:
     min_runs: int = 10          # timed passes per variant at least
     max_runs: int = 1000
     budget_s: float = 5.0       # per variant and workload, after min_runs
+    min_s: float = 0.0          # timed seconds per variant at least: a stable median over a 1 s window still
+                                # moved 16-21% between runs at batch 1 here, as the machine's state changed
     stable_tolerance: float = 0.01  # stop once another round moves every median by less than this
     settle_s: float = 0.0       # untimed pause after each variant's turn, for spinning threads to go idle
 
@@ -115,7 +117,7 @@ def measure_pairs(pairs: Sequence[tuple[Any, Workload]], settings: LatencySettin
         spent = time.perf_counter() - started
         if runs >= settings.max_runs:
             break
-        if runs >= settings.min_runs and (
+        if runs >= settings.min_runs and min(sum(s.pass_s) for s in samples) >= settings.min_s and (
                 spent > settings.budget_s * len(runners)
                 or all(_stable(s.pass_s, per_round, settings.stable_tolerance) for s in samples)):
             break

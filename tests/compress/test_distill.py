@@ -13,8 +13,7 @@ import torch
 
 from compress.cli import main
 from compress.data import LabelledText, LabelSpace, load_split
-from compress.distill import (DistillConfig, DistillLoss, augmented, build_student, choose_layer_ids,
-                              default_layer_ids, distill, word_vocabulary)
+from compress.distill import DistillConfig, DistillLoss, build_student, choose_layer_ids, default_layer_ids, distill
 from compress.errors import CompressError
 from compress.losses import attention_kl, hidden_state_mse, soft_target_kl
 from compress.models import load_classifier, load_tokenizer
@@ -177,22 +176,6 @@ def test_cached_teacher_logits_equal_online_ones(pair):
     _, from_cache = DistillLoss(weights, 2.0, teacher, [1, 3], cached)(student, batch)
     _, from_teacher = DistillLoss(weights, 2.0, teacher, [1, 3])(student, batch)
     assert from_cache["kd"] == pytest.approx(from_teacher["kd"], rel=1e-4)
-
-
-def test_augmentation_adds_n_copies_per_row_deterministically(teacher_dir):
-    data = LabelledText(["a fine film", "dull", "", "one two three four five six seven eight nine ten"],
-                        ["x y", "z", "w", "v"], ["1", "0", "1", "0"], {"0": "negative", "1": "positive"})
-    vocabulary = word_vocabulary(load_tokenizer(str(teacher_dir)))
-    assert "the" in vocabulary and not any(w.startswith(("##", "[")) for w in vocabulary)
-    out = augmented(data, 3, 0.2, vocabulary, "[MASK]", seed=5)
-    assert len(out) == len(out.pairs) == len(out.labels) == 4 * (1 + 3)
-    assert out.texts[:4] == data.texts and out.pairs[:4] == data.pairs and out.labels[4:7] == ["1"] * 3
-    copies = out.texts[4:]
-    assert all(c != data.texts[k // 3] for k, c in enumerate(copies) if data.texts[k // 3])
-    assert [len(c.split()) for c in copies[9:]] == [10] * 3
-    assert sum(a != b for a, b in zip(copies[9].split(), data.texts[3].split())) <= 2  # round(0.2 * 10) replaced
-    assert augmented(data, 3, 0.2, vocabulary, "[MASK]", seed=5).texts == out.texts
-    assert augmented(data, 3, 0.2, vocabulary, "[MASK]", seed=6).texts != out.texts
 
 
 def _cli(*args) -> int:

@@ -223,6 +223,14 @@ def test_distils_from_another_teacher_and_rejects_one_with_other_labels(base, tm
     assert not (tmp_path / "bad").exists()
 
 
+def test_augmented_recovery_trains_on_teacher_labelled_copies(base, tmp_path):
+    config = settings(base, distill=True, augment=1, heads=2, recovery_epochs=1, max_train_examples=32,
+                      max_eval_examples=32, max_length=32, batch_size=16, importance_batches=1)
+    metrics = prune(config, tmp_path / "out")["metrics"]
+    assert metrics["train_examples"] == 32 and metrics["augmented_examples"] == 32
+    assert metrics["schedule"][0]["recovery"]["steps"] == 4, "one epoch covers the 32 rows and their 32 copies"
+
+
 def test_pruned_model_exports_with_fused_attention_and_quantizes(pruned, tmp_path):
     _, checkpoint = pruned
     metrics = export(ExportConfig(model=str(checkpoint), optimize=True, max_eval_examples=32, max_length=48,
@@ -269,6 +277,7 @@ def _cli(*args) -> int:
     ("--steps", 0, "--heads", 1),
     ("--kd-weight", -1, "--heads", 1),
     ("--distill", "--heads", 1),
+    ("--heads", 1, "--augment", 1),
     (),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(base, tmp_path, capsys, args):

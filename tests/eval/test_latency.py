@@ -82,6 +82,17 @@ def test_measure_stops_at_max_runs():
     assert 20 <= out[0]["runs"] < 30
 
 
+def test_measure_keeps_timing_until_every_variant_has_its_minimum_seconds():
+    work = latency.fixed_shape(rows([2]), 1, 2, 0)
+    quick, slow = FakeRunner("quick", 0.001, []), FakeRunner("slow", 0.002, [])
+    # A stable median after 5 runs and a spent budget would stop at once without min_s.
+    settings = latency.LatencySettings(warmup=0, min_runs=5, max_runs=1000, budget_s=0, stable_tolerance=1.0,
+                                       min_s=0.15)
+    out = latency.measure_pairs([(quick, work), (slow, work)], settings, progress=False)
+    assert all(o["runs"] * o["run_p50_ms"] / 1e3 >= 0.14 for o in out)
+    assert out[0]["runs"] >= 0.15 / 0.0012  # rounds are shared, so the quicker variant sets the stop
+
+
 def test_settle_pause_follows_each_turn_and_is_not_timed():
     import time
 
