@@ -48,11 +48,12 @@ class QuantizeConfig(DataConfig):
                                      "per tensor)")
     reduce_range: bool = option(False, "7-bit weights, which avoid int16 saturation in the u8s8 kernels of x86 "
                                        "CPUs without VNNI; with VNNI they only add rounding error")
-    op_types: list[str] = option(["MatMul", "Gemm", "Gather"], "operator types to quantize: MatMuls and Gemms with a "
-                                 "constant weight, and Gathers from a constant table (the word embeddings, over "
-                                 "half of a small BERT's file: measured on the SST-2 teacher, int8 embeddings cut "
-                                 "the file from 56 to 22 MB for 0.1 point); add Attention for a graph exported with "
-                                 "--optimize; quantizing every operator wrecks BERT")
+    op_types: list[str] = option(["MatMul", "Gemm", "Gather", "Attention"], "operator types to quantize: MatMuls "
+                                 "and Gemms with a constant weight, Gathers from a constant table (the word "
+                                 "embeddings, over half of a small BERT's file: measured on the SST-2 teacher, "
+                                 "int8 embeddings cut the file from 56 to 22 MB for 0.1 point) and the fused "
+                                 "Attention of a graph exported with --optimize; quantizing every operator "
+                                 "wrecks BERT")
     embedding_bits: int = option(8, "dynamic mode: bits of the quantized embedding tables; 4 stores them in "
                                     "blocks of 32 with one scale each (ONNX Runtime's GatherBlockQuantized), "
                                     "shrinking the largest matrix of a small BERT again: on the SST-2 teacher "

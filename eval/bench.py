@@ -40,7 +40,9 @@ class BenchConfig(DataConfig):
     min_time: float = option(3.0, "timed seconds per variant and workload at least, so a fast workload's median "
                                   "spans more than a moment of the machine's state (batch-1 speed-up ratios "
                                   "of 30-pass runs here moved 16-21% between repeated runs)")
-    time_budget: float = option(5.0, "seconds per variant and workload once the minimum runs and time are done")
+    time_budget: float = option(10.0, "seconds per variant and workload, once the minimum runs and time are done, "
+                                      "for the median to be known within 1% (its ~95% confidence interval); "
+                                      "the run stops earlier when every median is")
     ort_spinning: bool = option(False, "let ONNX Runtime's intra-op threads spin between operators (its own default, "
                                        "what a latency-bound server runs), with an untimed --settle-ms pause after "
                                        "each variant's turn; only for runs of ONNX variants alone: PyTorch timed "

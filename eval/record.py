@@ -17,7 +17,8 @@ Schema `compress.bench/1` (top level):
                  robustness [{perturbation, rate, accuracy, drop_points}],
                  out_of_domain [{data, origin, accuracy, f1, mcc, n}]}   (when accuracy is scored)
     latency     list of {workload, batch_size, length (null = real lengths), runs, p50_ms, p90_ms,
-                 p99_ms, mean_ms, min_ms, run_p50_ms, seq_per_s, speedup_p50, throughput_ratio}
+                 p99_ms, mean_ms, min_ms, p50_interval_ms ([low, high], ~95% confidence interval of
+                 p50), run_p50_ms, seq_per_s, speedup_p50, throughput_ratio}
 """
 
 from __future__ import annotations

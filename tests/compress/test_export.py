@@ -101,11 +101,15 @@ def test_optimize_reports_fused_operators_and_rechecks_parity(optimized_fp16_dir
     fused = metrics["fused_operators"]
     assert fused["Attention"] + fused["MultiHeadAttention"] == 2, "one fused attention per layer"
     assert fused["SkipLayerNormalization"] > 0
+    assert fused["EmbedLayerNormalization"] == 0, "embeddings stay plain Gathers, which int8 quantizes best"
     assert list(metrics["parity"]) == ["exported", "optimized", "fp16"]
     assert metrics["parity"]["optimized"]["max_abs_diff"] < 1e-4
     graph_ops = [n.op_type for n in graph_nodes(optimized_fp16_dir)]
     assert graph_ops.count("Attention") + graph_ops.count("MultiHeadAttention") == 2
     assert graph_ops.count("SkipLayerNormalization") == fused["SkipLayerNormalization"]
+    attention = [n.name for n in graph_nodes(optimized_fp16_dir) if n.op_type in ("Attention", "MultiHeadAttention")]
+    assert attention == [f"/bert/encoder/layer.{i}/attention/self/Attention" for i in range(2)], \
+        "fused attention is named after its layer, as the guard's per-layer groups need"
     assert "Softmax" not in graph_ops, "attention's softmax lives inside the fused operator"
 
 
@@ -115,8 +119,9 @@ def test_optimize_reads_per_layer_head_counts_of_a_pruned_model(tiny_bert, tmp_p
     model.save_pretrained(tmp_path / "pruned")
     load_tokenizer(str(tiny_bert)).save_pretrained(tmp_path / "pruned")
     m = export(ExportConfig(model=str(tmp_path / "pruned"), max_eval_examples=24, parity_batch_sizes=[1, 8],
-                            optimize=True), tmp_path / "onnx")
+                            optimize=True, fuse_embeddings=True), tmp_path / "onnx")
     assert m["metrics"]["fused_operators"]["Attention"] == 2
+    assert m["metrics"]["fused_operators"]["EmbedLayerNormalization"] == 1
     assert m["metrics"]["parity"]["optimized"]["max_abs_diff"] < 1e-4
     heads = [a.i for n in graph_nodes(tmp_path / "onnx") if n.op_type == "Attention" for a in n.attribute
              if a.name == "num_heads"]

@@ -82,6 +82,36 @@ def test_measure_stops_at_max_runs():
     assert 20 <= out[0]["runs"] < 30
 
 
+def test_median_interval_brackets_the_median_and_narrows_with_more_samples():
+    rng = np.random.default_rng(0)
+    few, many = rng.normal(10, 1, 30), rng.normal(10, 1, 3000)
+    for values in (few, many):
+        low, high = latency.median_interval(values)
+        assert low <= np.median(values) <= high
+    assert np.subtract(*latency.median_interval(many))[()] > np.subtract(*latency.median_interval(few))[()]
+    assert latency.median_interval([5.0]) == (5.0, 5.0)
+
+
+def test_measure_runs_on_while_a_noisy_median_is_uncertain_and_stops_when_a_steady_one_is_known():
+    work = latency.fixed_shape(rows([2]), 1, 2, 0)
+    settings = latency.LatencySettings(warmup=0, min_runs=10, max_runs=300, budget_s=100, stable_tolerance=0.05)
+    steady = latency.measure_pairs([(FakeRunner("a", 0.002, []), work)], settings, progress=False)
+
+    class Bimodal(FakeRunner):
+        """Fast and slow passes in turn: the median sits between two modes and is never pinned down."""
+
+        def run(self, prepared):
+            import time
+
+            self.log.append(None)
+            time.sleep(0.0005 if len(self.log) % 2 else 0.004)
+
+    noisy = latency.measure_pairs([(Bimodal("n", 0, []), work)], settings, progress=False)
+    assert steady[0]["runs"] < 60 and noisy[0]["runs"] == 300
+    low, high = noisy[0]["p50_interval_ms"]
+    assert low <= noisy[0]["p50_ms"] <= high
+
+
 def test_measure_keeps_timing_until_every_variant_has_its_minimum_seconds():
     work = latency.fixed_shape(rows([2]), 1, 2, 0)
     quick, slow = FakeRunner("quick", 0.001, []), FakeRunner("slow", 0.002, [])
