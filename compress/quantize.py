@@ -201,8 +201,9 @@ def _prepare(source: Path, prepared: Path) -> Path:
     """Symbolic shape inference and constant folding, which ONNX Runtime recommends before quantizing.
 
     Shapes let the quantizer see which tensors are float (it skips tensors of unknown type) and give static
-    per-channel quantization its weight axes. The plain export is the better input: quantized MatMuls of the
-    unfused graph were as accurate as, and faster than, quantized fused Attention nodes.
+    per-channel quantization its weight axes. The fused export (--optimize, embeddings left unfused) is the
+    faster input: on the SST-2 teacher its quantized Attention nodes ran batch 1 x 128 tokens 2.77x faster
+    than PyTorch against 2.52x for the plain graph, for 0.23 point instead of 0.11.
     """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

@@ -34,6 +34,16 @@ def test_the_winner_is_the_fastest_candidate_inside_the_budget_not_the_fastest_o
     assert [c.name for c in _pareto([s.baseline, slow_exact, edge, too_lossy])] == ["c", "b", "a"]
 
 
+def test_among_equally_fast_candidates_the_smallest_file_wins():
+    s = state(90.0)
+    big = Candidate("big", "big", "onnx", [], accuracy=89.5, latency_ms=4.71, file_mb=27.2)
+    small = Candidate("small", "small", "onnx", [], accuracy=89.3, latency_ms=4.80, file_mb=11.0)
+    slower_smallest = Candidate("tiny", "tiny", "onnx", [], accuracy=89.6, latency_ms=5.0, file_mb=9.0)
+    assert _best([big, small, slower_smallest], s) is small, "4.80 is within 3% of 4.71; 5.0 is not"
+    s.config.latency_tie = 0.0
+    assert _best([big, small, slower_smallest], s) is big
+
+
 def test_a_shallower_student_is_skipped_when_the_extrapolated_loss_exceeds_the_budget():
     assert expected_drop(0.9, removed=3, removing=4) == pytest.approx(1.2)
     assert expected_drop(-0.2, removed=3, removing=4) == 0.0
@@ -50,7 +60,10 @@ def test_with_no_time_left_only_post_training_candidates_are_made(trained_tiny_b
     record = json.loads((tmp_path / "work" / "final-bench.json").read_text())
     final = {v["name"]: next(e["p50_ms"] for e in v["latency"] if e["workload"] == "b1xl128")
              for v in record["variants"][1:]}
-    assert summary["winner"]["name"] == min(final, key=final.get), "picked by the side-by-side run's figures"
+    sizes = {v["name"]: v["size"]["file_bytes"] for v in record["variants"][1:]}
+    tied = [name for name, ms in final.items() if ms <= 1.03 * min(final.values())]
+    assert summary["winner"]["name"] == min(tied, key=sizes.get), \
+        "the smallest of those the side-by-side run found within 3% of the fastest"
 
 
 @pytest.fixture(scope="module")
@@ -103,4 +116,6 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["search", "--model", "x", "--prune-ratios", "1.5", "-o", str(tmp_path / "w")]) == 2
     assert "--prune-ratios" in capsys.readouterr().err
+    assert main(["search", "--model", "x", "--latency-tie", "-0.1", "-o", str(tmp_path / "w")]) == 2
+    assert "--latency-tie" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
