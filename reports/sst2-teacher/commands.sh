@@ -45,3 +45,16 @@ for i in 1 2 3 4; do
 done
 # ORT intra-op spinning: does it slow PyTorch timed next in the same process, and do pauses help?
 python reports/sst2-teacher/spinning_check.py artifacts/teacher artifacts/teacher-int8
+
+# Third session (issues 3 and 4). The fused graph, embeddings left as plain Gathers (the new --optimize
+# default), quantized with the new default operator set (MatMul, Gemm, Gather, Attention):
+[ -d artifacts/teacher-onnx-fused ] || compress export --model artifacts/teacher --optimize --max-eval-examples 872 -o artifacts/teacher-onnx-fused
+[ -d artifacts/teacher-fused-int8 ] || compress quantize --model artifacts/teacher-onnx-fused -o artifacts/teacher-fused-int8
+# Four side-by-side runs on a quiet machine (background jobs paused with SIGSTOP). Runs 1-2: at least 3 s
+# timed per variant and workload (--min-time), old stop rule (median moved < 1% in the last round);
+# runs 3-4: the new stop rule (~95% confidence interval of every median within 1%, or 10 s more).
+for i in 1 2 3 4; do
+  compress bench artifacts/teacher artifacts/teacher-onnx artifacts/teacher-int8 artifacts/teacher-fused-int8 \
+    --names teacher onnx int8 fused-int8 --threads 2 --batch-sizes 1 32 --lengths 128 --real-batch-sizes 32 \
+    --perturbations none --no-memory -o reports/sst2-teacher/session3/bench-run$i.json
+done
