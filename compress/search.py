@@ -219,13 +219,14 @@ def _post_training(state: _State, name: str, source: Candidate) -> list[Candidat
             variants.append((f"{name}-vocab", vocab, source.chain + ["vocabulary"]))
     for label, path, chain in variants:
         onnx = _stage(state, f"{label}-onnx", "export", {"optimize": state.config.optimize}, path)
-        fp32 = _add(state, f"{label}-onnx", onnx, "onnx", chain + ["export"])
+        exported = "export (fused)" if state.config.optimize else "export"
+        fp32 = _add(state, f"{label}-onnx", onnx, "onnx", chain + [exported])
         if fp32 is None:
             continue
         made.append(fp32)
         for bits in state.config.embedding_bits:
             made += _int8(state, f"{label}-int8" + ("" if bits == 8 else f"-e{bits}"), onnx, fp32,
-                          chain + ["export", "int8" + ("" if bits == 8 else f" ({bits}-bit embeddings)")],
+                          chain + [exported, "int8" + ("" if bits == 8 else f" ({bits}-bit embeddings)")],
                           {"embedding_bits": bits})
     return [c for c in made if c is not None]
 
