@@ -11,3 +11,13 @@ P=artifacts/search/student3-prune50-42d7e927e32f   # the search's cached output 
   --recovery-epochs 0.5 --teacher artifacts/teacher -o $P
 [ -d artifacts/student3-prune50-onnx-opt ] || compress export --model $P --optimize --max-eval-examples 872 \
   -o artifacts/student3-prune50-onnx-opt
+
+# Third session: other recovery recipes for the same 50/50 target (issue 5), 2 steps each.
+# B: soft targets only (--ce-weight 0 --kd-weight 1), one epoch per step.
+compress prune --model artifacts/search/student3-ed6890156f02 --head-ratio 0.5 --ffn-ratio 0.5 --steps 2 \
+  --recovery-epochs 1 --teacher artifacts/teacher --ce-weight 0 --kd-weight 1 -o artifacts/prune-exp/kd1-r1
+# D: the students' recipe: one augmented copy per sentence (new --augment), lr 1e-4, half an epoch per step.
+compress prune --model artifacts/search/student3-ed6890156f02 --head-ratio 0.5 --ffn-ratio 0.5 --steps 2 \
+  --recovery-epochs 0.5 --teacher artifacts/teacher --augment 1 --learning-rate 1e-4 -o artifacts/prune-exp/aug1-lr1e-4
+# Stopped after their first step (recorded from the logs): A: --augment 1, lr 5e-5, half an epoch per step;
+# C: 4 steps, --importance-batches 128, soft targets only, half an epoch per step.
