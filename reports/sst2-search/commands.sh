@@ -11,3 +11,17 @@ compress search --model artifacts/teacher --student-layers 3 2 --augment 1 --dis
 compress search --model artifacts/teacher --max-accuracy-drop 1.0 --high-accuracy-drop 0.3 --threads 2 \
   --student-layers 3 2 --augment 1 --distill-epochs 2 --prune-ratios 0.5 --workdir artifacts/search --report reports/sst2-search/report \
   -o artifacts/search-winner --overwrite 2>&1 | tee artifacts/logs/search.log
+
+# Third session: the same search with fused-graph exports (the new default), ties within 3% to the smallest
+# file, 8-bit embedding tables only. Every trained stage was cached; the pruned student's cache entry under
+# the new stage key is the second session's output (identical settings; `cp -al` from
+# student3-prune50-42d7e927e32f, which --dry-run then reports as cached).
+compress search --model artifacts/teacher --max-accuracy-drop 1.0 --high-accuracy-drop 0.3 --threads 2 \
+  --student-layers 3 2 --augment 1 --distill-epochs 2 --prune-ratios 0.5 --embedding-bits 8 --workdir artifacts/search \
+  --report reports/sst2-search/report -o artifacts/search-winner --overwrite 2>&1 | tee artifacts/logs/search-s3.log
+# The fused graph's own effect, side by side: plain vs fused int8 of the vocabulary-pruned and the pruned student.
+compress bench artifacts/teacher artifacts/search/student3-vocab-int8-444c1f8334f1 artifacts/search/student3-vocab-int8-ec462b95c68a \
+  artifacts/search/student3-prune50-int8-99fdaa26fe01 artifacts/search/student3-prune50-int8-4979f8e48a90 \
+  --names teacher s3-vocab-int8-plain s3-vocab-int8-fused s3-prune50-int8-plain s3-prune50-int8-fused --threads 2 \
+  --batch-sizes 1 --lengths 128 --real-batch-sizes 32 --perturbations none --no-memory --no-accuracy \
+  -o reports/sst2-search/fused-vs-plain.json
