@@ -301,6 +301,9 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     pad_id = tokenizer.pad_token_id
     loss, teacher = (recovery_loss(config, model, train_data, train_features, originals, pad_id, labels, device)
                      if recovering else (None, None))
+    # Importance is measured on the task's own rows: drawn from a pool with augmented copies, the same
+    # 25% step on SST-2 left 88.53 instead of 89.68 right after pruning.
+    task_rows = train_features and Features(train_features.encodings[:originals], train_features.labels[:originals])
 
     def score() -> dict[str, float]:
         return evaluate(model, eval_features, pad_id, config.eval_batch_size, device)
@@ -310,7 +313,7 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     for step in range(1, config.steps + 1 if prunes_structure(config) else 1):
         batches = ()
         if config.importance == "taylor":
-            shuffled = loader(train_features, pad_id, config.batch_size, config.seed + step, shuffle=True)
+            shuffled = loader(task_rows, pad_id, config.batch_size, config.seed + step, shuffle=True)
             count = min(len(shuffled), config.importance_batches)
             batches = tqdm(islice(shuffled, count), total=count, desc=f"importance {step}/{config.steps}",
                            unit="batch", disable=not is_main_process(), dynamic_ncols=True)

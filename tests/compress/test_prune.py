@@ -4,6 +4,7 @@ export with fused attention and quantization of a pruned model, the sensitivity 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -229,6 +230,8 @@ def test_augmented_recovery_trains_on_teacher_labelled_copies(base, tmp_path):
     metrics = prune(config, tmp_path / "out")["metrics"]
     assert metrics["train_examples"] == 32 and metrics["augmented_examples"] == 32
     assert metrics["schedule"][0]["recovery"]["steps"] == 4, "one epoch covers the 32 rows and their 32 copies"
+    plain = prune(dataclasses.replace(config, augment=0), tmp_path / "plain")["metrics"]
+    assert metrics["pruned_heads"] == plain["pruned_heads"], "importance reads the task's own rows, not the copies"
 
 
 def test_pruned_model_exports_with_fused_attention_and_quantizes(pruned, tmp_path):
