@@ -20,4 +20,5 @@ compress prune --model artifacts/search/student3-ed6890156f02 --head-ratio 0.5 -
 compress prune --model artifacts/search/student3-ed6890156f02 --head-ratio 0.5 --ffn-ratio 0.5 --steps 2 \
   --recovery-epochs 0.5 --teacher artifacts/teacher --augment 1 --learning-rate 1e-4 -o artifacts/prune-exp/aug1-lr1e-4
 # Stopped after their first step (recorded from the logs): A: --augment 1, lr 5e-5, half an epoch per step;
-# C: 4 steps, --importance-batches 128, soft targets only, half an epoch per step.
+# C: 4 steps, --importance-batches 128, soft targets only, half an epoch per step;
+# E: 3 steps, --importance-batches 64, soft targets only, one epoch per step (stopped during step 2).
