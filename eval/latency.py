@@ -1,7 +1,8 @@
 """Latency: interleaved, warmed-up, repeated timing of several runners on the same workloads.
 
 Variants are timed in rounds (A B C A B C ...) so drift in machine speed hits all of them alike;
-each keeps going until its median is stable or the time budget is spent.
+after the minimum runs and time, rounds go on until every median's confidence interval is narrow
+or the time budget is spent.
 """
 
 from __future__ import annotations
