@@ -125,7 +125,9 @@ class DistillLoss:
     `parts` holds each enabled term unweighted. Only terms with a non-zero weight are computed, the
     student and the teacher are asked for hidden states or attentions only when a term uses them,
     and the teacher runs only when a term needs it online: with `teacher_logits` (one row per
-    training row, looked up by the batch's `idx`) soft targets cost no teacher pass.
+    training row, looked up by the batch's `idx`) soft targets cost no teacher pass, and come from
+    those logits even when the online model is another one (pruning recovery matches hidden states
+    with the unpruned model and soft targets with a separate teacher).
     """
 
     def __init__(self, weights: dict[str, float], temperature: float = 1.0, teacher: torch.nn.Module | None = None,
@@ -151,7 +153,7 @@ class DistillLoss:
         if "ce" in self.weights:
             parts["ce"] = F.cross_entropy(student.logits, batch["labels"])
         if "kd" in self.weights:
-            targets = teacher.logits if teacher is not None else self.teacher_logits[batch["idx"]]
+            targets = self.teacher_logits[batch["idx"]] if self.teacher_logits is not None else teacher.logits
             parts["kd"] = soft_target_kl(student.logits, targets, self.temperature)
         if "hidden" in self.weights:
             parts["hidden"] = hidden_state_mse(student.hidden_states, teacher.hidden_states, self.pairs,

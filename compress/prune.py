@@ -15,6 +15,7 @@ only heads can be ranked globally.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import sys
@@ -23,7 +24,7 @@ import time
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +77,9 @@ class PruneConfig(TrainConfig, DataConfig, AugmentConfig):
     kd_weight: float = option(0.5, "when distilling: weight of the KL divergence to the teacher's softened class "
                                    "distribution at --temperature, scaled by T^2")
     temperature: float = option(2.0, "when distilling: softmax temperature of the soft targets")
+    hidden_weight: float = option(0.0, "when distilling: weight of the MSE between the hidden states of each layer "
+                                       "(and the embedding output) and those of the same layer of the unpruned input "
+                                       "model, on real tokens; the input model then runs on every recovery step")
     vocabulary: bool = option(False, "also keep only the word pieces the training text uses (plus special tokens "
                                      "and every single character) and their embedding rows; their tokenization "
                                      "is unchanged, other words split into smaller pieces. Needs no recovery")
@@ -120,8 +124,11 @@ def check_settings(config: PruneConfig) -> None:
     check_augment(config)
     if config.augment and not (config.distill or config.teacher):
         raise CompressError("--augment labels its copies with a teacher's predictions: give --distill or --teacher")
-    if config.ce_weight < 0 or config.kd_weight < 0 or not config.ce_weight + config.kd_weight:
-        raise CompressError("--ce-weight and --kd-weight must not be negative, and not both zero")
+    if config.hidden_weight and not (config.distill or config.teacher):
+        raise CompressError("--hidden-weight matches the unpruned model while distilling: give --distill or --teacher")
+    weights = (config.ce_weight, config.kd_weight, config.hidden_weight)
+    if min(weights) < 0 or not sum(weights):
+        raise CompressError("--ce-weight, --kd-weight and --hidden-weight must not be negative, and not all zero")
     if config.temperature <= 0:
         raise CompressError(f"--temperature must be positive, got {config.temperature}")
 
@@ -240,15 +247,19 @@ def structure(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: LabelledText, train_features: Features,
-                  originals: int, pad_id: int, labels: LabelSpace, device: torch.device) -> tuple[LossFn, str | None]:
-    """The loss recovery trains on, and the teacher it distils from, if any.
+                  originals: int, pad_id: int, labels: LabelSpace,
+                  device: torch.device) -> tuple[Callable[[Sequence[int]], LossFn], str | None]:
+    """`loss_for(layers)`, the recovery loss of a model whose layers came from input layers `layers`, and
+    the teacher recovery distils from, if any.
 
     Call it before pruning: without --teacher the model itself is the teacher. Either way the teacher's
-    logits are computed once here, so recovery steps never run it; the rows after `originals` are
-    augmented copies, which get the teacher's predictions as labels.
+    logits are computed once here, so recovery steps never run it for soft targets; the rows after
+    `originals` are augmented copies, which get the teacher's predictions as labels. With --hidden-weight
+    a frozen copy of the unpruned model is kept, whose layers the pruned ones are matched with.
     """
     if not (config.distill or config.teacher):
-        return cross_entropy_loss, None
+        return lambda layers: cross_entropy_loss, None
+    unpruned = copy.deepcopy(model).eval().requires_grad_(False) if config.hidden_weight else None
     teacher, features = model, train_features
     if config.teacher:
         teacher, source = load_fine_tuned(config.teacher, "teacher", config.allow_pickle)
@@ -261,9 +272,13 @@ def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: Label
         teacher.to(device)
     logits = predict_logits(teacher, features, pad_id, config.eval_batch_size, device, progress="teacher logits")
     teacher_labelled(train_features.labels, logits, originals)
-    weights = {"ce": config.ce_weight, "kd": config.kd_weight}
-    return (DistillLoss(weights, config.temperature, teacher_logits=torch.from_numpy(logits).to(device)),
-            config.teacher or config.model)
+    weights = {"ce": config.ce_weight, "kd": config.kd_weight, "hidden": config.hidden_weight}
+    cached = torch.from_numpy(logits).to(device)
+
+    def loss_for(layers: Sequence[int]) -> LossFn:
+        return DistillLoss(weights, config.temperature, unpruned, layers, cached)
+
+    return loss_for, config.teacher or config.model
 
 
 def _load(config: PruneConfig) -> tuple[torch.nn.Module, str]:
@@ -299,8 +314,8 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     device = PartialState().device
     model.to(device)
     pad_id = tokenizer.pad_token_id
-    loss, teacher = (recovery_loss(config, model, train_data, train_features, originals, pad_id, labels, device)
-                     if recovering else (None, None))
+    loss_for, teacher = (recovery_loss(config, model, train_data, train_features, originals, pad_id, labels, device)
+                         if recovering else (None, None))
     # Importance is measured on the task's own rows: drawn from a pool with augmented copies, the same
     # 25% step on SST-2 left 88.53 instead of 89.68 right after pruning.
     task_rows = (Features(train_features.encodings[:originals], train_features.labels[:originals])
@@ -322,7 +337,7 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
         record = {"step": step, "layers_kept": list(schedule.layers), **structure(model), "eval_pruned": score()}
         if recovering:
             result = train(model, train_features, eval_features, pad_id,
-                           dataclasses.replace(config, epochs=config.recovery_epochs), loss,
+                           dataclasses.replace(config, epochs=config.recovery_epochs), loss_for(schedule.layers),
                            description=f"recover {step}/{config.steps}")
             record["recovery"] = result.summary()
         record["eval"] = record["recovery"]["eval"] if recovering else record["eval_pruned"]

@@ -178,6 +178,17 @@ def test_cached_teacher_logits_equal_online_ones(pair):
     assert from_cache["kd"] == pytest.approx(from_teacher["kd"], rel=1e-4)
 
 
+def test_cached_soft_targets_win_over_the_online_model(pair):
+    teacher, student, features, batch, pad_id = pair
+    student.eval()
+    other = torch.from_numpy(predict_logits(student, features, pad_id)) * 3  # any logits unlike the teacher's
+    loss = DistillLoss({"kd": 1.0, "hidden": 1.0}, 2.0, teacher, [1, 3], other)
+    _, parts = loss(student, batch)
+    with torch.no_grad():
+        expected = soft_target_kl(student(**model_inputs(batch)).logits, other[batch["idx"]], 2.0)
+    assert loss.online and parts["kd"] == pytest.approx(expected.item(), rel=1e-5)
+
+
 def _cli(*args) -> int:
     return main(["distill", "--max-train-examples", "256", "--max-eval-examples", "64", "--max-length", "40",
                  "--batch-size", "32", *map(str, args)])

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from compress.cli import main
 from compress.data import LabelSpace, load_split
-from compress.distill import keep_layers
+from compress.distill import DistillLoss, keep_layers
 from compress.errors import CompressError
 from compress.export import ExportConfig, export
 from compress.importance import importance
@@ -234,6 +234,23 @@ def test_augmented_recovery_trains_on_teacher_labelled_copies(base, tmp_path):
     assert metrics["pruned_heads"] == plain["pruned_heads"], "importance reads the task's own rows, not the copies"
 
 
+def test_hidden_state_recovery_matches_the_unpruned_model_layer_by_layer(base, tmp_path):
+    config = settings(base, distill=True, hidden_weight=1.0, heads=2, layers_to_drop=1, max_steps=2,
+                      max_train_examples=32, max_eval_examples=32, max_length=32, batch_size=16, importance_batches=1)
+    metrics = prune(config, tmp_path / "out")["metrics"]
+    assert {"ce", "kd", "hidden"} <= set(metrics["schedule"][0]["recovery"]["history"][-1])
+    assert len(metrics["layers_kept"]) == 1 and metrics["reload_max_abs_diff"] == 0.0
+
+
+def test_hidden_pairs_follow_the_input_layers_that_stay(base, sentences):
+    unpruned = load_classifier(base).eval()
+    kept = keep_layers(load_classifier(base), [0]).eval()  # the input's layer 0, unchanged
+    batch = {**sentences, "idx": torch.arange(12), "labels": torch.zeros(12, dtype=torch.long)}
+    right = DistillLoss({"hidden": 1.0}, 1.0, unpruned, [0])(kept, batch)[1]["hidden"]
+    wrong = DistillLoss({"hidden": 1.0}, 1.0, unpruned, [1])(kept, batch)[1]["hidden"]
+    assert right == pytest.approx(0, abs=1e-10) and wrong > 1e-3
+
+
 def test_pruned_model_exports_with_fused_attention_and_quantizes(pruned, tmp_path):
     _, checkpoint = pruned
     metrics = export(ExportConfig(model=str(checkpoint), optimize=True, max_eval_examples=32, max_length=48,
@@ -282,6 +299,8 @@ def _cli(*args) -> int:
     ("--kd-weight", -1, "--heads", 1),
     ("--distill", "--heads", 1),
     ("--heads", 1, "--augment", 1),
+    ("--heads", 1, "--hidden-weight", 1),
+    ("--heads", 1, "--distill", "--hidden-weight", -1),
     (),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(base, tmp_path, capsys, args):
