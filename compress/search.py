@@ -308,17 +308,30 @@ def _students(state: _State) -> list[tuple[Candidate, list[Candidate]]]:
     return found
 
 
+def _width(path: str) -> tuple[int, int, int]:
+    """(layers, attention heads in all, FFN neurons per layer) of an unpruned HF checkpoint."""
+    config = json.loads((Path(resolve_model(path)) / "config.json").read_text())
+    return config["num_hidden_layers"], config["num_hidden_layers"] * config["num_attention_heads"], \
+        config["intermediate_size"]
+
+
 def _pruned(state: _State, source: Candidate, name: str) -> None:
+    """Each ratio continues from the previous one's output: the iterative schedule, with a candidate at
+    every step and no step trained twice."""
     config = state.config
+    layers, heads, width = _width(source.path)
+    previous, done = source, 0.0
     for ratio in sorted({r for r in config.prune_ratios if r > 0}):
         label = f"{name}-prune{round(100 * ratio)}"
         path = _stage(state, label, "prune",
-                      {"head_ratio": ratio, "ffn_ratio": ratio, "steps": config.prune_steps,
-                       "recovery_epochs": config.recovery_epochs, "teacher": config.model}, source.path,
-                      training=True)
-        pruned = _add(state, label, path, "hf", source.chain + [f"prune heads+FFN {ratio:g}"])
+                      {"heads": round(ratio * heads) - round(done * heads),
+                       "ffn_neurons": layers * (round(ratio * width) - round(done * width)),
+                       "steps": config.prune_steps, "recovery_epochs": config.recovery_epochs,
+                       "teacher": config.model}, previous.path, training=True)
+        pruned = _add(state, label, path, "hf", previous.chain + [f"prune heads+FFN to {ratio:g}"])
         if pruned is None:
             break
+        previous, done = pruned, ratio
         variants = _post_training(state, label, pruned)
         if not state.dry_run and not any(state.within(c) for c in [pruned, *variants]):
             state.log(f"{label} is outside the budget: no stronger pruning is tried")

@@ -1,6 +1,7 @@
 """`compress search`: the order of the space, the budget rules, caching across runs and the outputs."""
 
 import json
+from pathlib import Path
 
 import onnxruntime as ort
 import pytest
@@ -70,7 +71,7 @@ def test_with_no_time_left_only_post_training_candidates_are_made(trained_tiny_b
 def searched(trained_tiny_bert, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("search")
     logs = []
-    config = quick(trained_tiny_bert, tmp, student_layers=[1], prune_ratios=[0.5], distill_epochs=1,
+    config = quick(trained_tiny_bert, tmp, student_layers=[1], prune_ratios=[0.5, 0.25], distill_epochs=1,
                    recovery_epochs=0.5, prune_steps=1, max_accuracy_drop=100)
     return config, search(config, tmp / "winner", log=logs.append), logs, tmp
 
@@ -81,11 +82,23 @@ def test_distils_then_prunes_the_fastest_student_and_measures_the_front_side_by_
     assert names.index("student1") > names.index("model-vocab-int8")
     assert names.index("student1-prune50") > names.index("student1-vocab-int8")
     assert {"student1-prune50-int8", "student1-prune50-vocab-int8"} <= set(names)
+    assert names.index("student1-prune50") > names.index("student1-prune25-vocab-int8"), "mildest ratio first"
     record = json.loads((tmp / "work" / "final-bench.json").read_text())
     measured = [v["name"] for v in record["variants"]]
     assert measured[0] == "baseline" and set(summary["front"]) <= set(measured)
     assert summary["winner"]["name"] in measured
     assert {"real-b32", "real-b32-bucketed", "b1xl128"} <= {e["workload"] for e in record["variants"][1]["latency"]}
+
+
+def test_each_pruning_ratio_continues_from_the_milder_one(searched):
+    _, summary, _, _ = searched
+    paths = {c["name"]: c["path"] for c in summary["candidates"]}
+    manifests = {n: json.loads((Path(paths[n]) / "manifest.json").read_text()) for n in ("student1-prune25", "student1-prune50")}
+    assert manifests["student1-prune25"]["inputs"]["model"]["path"] == paths["student1"]
+    assert manifests["student1-prune50"]["inputs"]["model"]["path"] == paths["student1-prune25"]
+    assert manifests["student1-prune25"]["metrics"]["heads_kept"] == [9]
+    assert manifests["student1-prune50"]["metrics"]["heads_kept"] == [6], "half of the student's 12 heads in all"
+    assert manifests["student1-prune50"]["metrics"]["ffn_neurons_kept"] == [768]
 
 
 def test_the_winner_loads_in_plain_onnxruntime_and_the_report_lists_every_candidate(searched):
