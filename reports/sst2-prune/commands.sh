@@ -22,3 +22,16 @@ compress prune --model artifacts/search/student3-ed6890156f02 --head-ratio 0.5 -
 # Stopped after their first step (recorded from the logs): A: --augment 1, lr 5e-5, half an epoch per step;
 # C: 4 steps, --importance-batches 128, soft targets only, half an epoch per step;
 # E: 3 steps, --importance-batches 64, soft targets only, one epoch per step (stopped during step 2).
+
+# Fourth session: the 50% target reached in two chained stand-alone runs (the same schedule as --steps 2).
+# Step 1: a quarter of the heads and neurons, one epoch of soft targets only (run B's first step, which it
+# reproduces exactly: 89.68 pruned -> 89.79).
+compress prune --model artifacts/search/student3-ed6890156f02 --head-ratio 0.25 --ffn-ratio 0.25 --steps 1 \
+  --recovery-epochs 1 --teacher artifacts/teacher --ce-weight 0 --kd-weight 1 -o artifacts/prune-exp/p25-kd1
+# Step 2 (H): the second quarter (9 more heads, 384 more neurons per layer), two epochs of soft targets plus
+# hidden-state matching with the 25%-pruned model (new --hidden-weight).
+compress prune --model artifacts/prune-exp/p25-kd1 --heads 9 --ffn-neurons 1152 --steps 1 --recovery-epochs 2 \
+  --teacher artifacts/teacher --ce-weight 0 --kd-weight 1 --hidden-weight 1 -o artifacts/prune-exp/p50-hid1
+# Step 2 (HA): as H, with one augmented copy per sentence (teacher-labelled).
+compress prune --model artifacts/prune-exp/p25-kd1 --heads 9 --ffn-neurons 1152 --steps 1 --recovery-epochs 2 \
+  --teacher artifacts/teacher --ce-weight 0 --kd-weight 1 --hidden-weight 1 --augment 1 -o artifacts/prune-exp/p50-hid1-aug1
