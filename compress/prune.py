@@ -3,7 +3,9 @@ important first, then recover accuracy on the shared training loop. The hidden s
 
 Each of `--steps` equal steps scores the current model (compress.importance), removes its share of the
 target and fine-tunes it with compress.training.train, distilling from a teacher when asked (the
-distil stage's loss, on teacher logits computed once before any pruning).
+distil stage's loss, on teacher logits computed once before any pruning; with --hidden-weight also each
+layer's hidden states against a frozen copy of the unpruned model's: with augmented copies and three
+epochs it brought 50% pruning of the SST-2 3-layer student within 0.5 point, see reports/sst2-prune).
 
 The result is a plain transformers checkpoint. Heads go through transformers' own `prune_heads`, which
 records them in config.pruned_heads so that `from_pretrained` rebuilds exactly these shapes. BertConfig
