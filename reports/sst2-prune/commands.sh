@@ -35,3 +35,12 @@ compress prune --model artifacts/prune-exp/p25-kd1 --heads 9 --ffn-neurons 1152 
 # Step 2 (HA): as H, with one augmented copy per sentence (teacher-labelled).
 compress prune --model artifacts/prune-exp/p25-kd1 --heads 9 --ffn-neurons 1152 --steps 1 --recovery-epochs 2 \
   --teacher artifacts/teacher --ce-weight 0 --kd-weight 1 --hidden-weight 1 --augment 1 -o artifacts/prune-exp/p50-hid1-aug1
+# Step 2 (HA3): as HA, 3 epochs (the result that meets the target), then its export, int8 and the harness.
+P=artifacts/prune-exp/p50-hid1-aug1-e3
+compress prune --model artifacts/prune-exp/p25-kd1 --heads 9 --ffn-neurons 1152 --steps 1 --recovery-epochs 3 \
+  --teacher artifacts/teacher --ce-weight 0 --kd-weight 1 --hidden-weight 1 --augment 1 -o $P
+compress export --model $P --optimize --max-eval-examples 872 -o $P-onnx
+compress quantize --model $P-onnx -o $P-int8
+compress bench artifacts/teacher artifacts/search/student3-int8-0611cb43fe85 $P-int8 \
+  --names teacher student3-int8 student3-prune50-int8 --threads 2 --batch-sizes 1 --lengths 128 --real-batch-sizes 32 \
+  --perturbations none --no-memory -o reports/sst2-prune/bench-s4.json
