@@ -36,3 +36,7 @@ cp -al artifacts/prune-exp/p25-kd1 artifacts/search/student3-prune25-eae5ef69585
 compress search --model artifacts/teacher --max-accuracy-drop 1.0 --high-accuracy-drop 0.3 --threads 2 \
   --student-layers 3 2 --augment 1 --distill-epochs 2 --prune-ratios 0.25 --embedding-bits 8 --workdir artifacts/search \
   --no-scorecard --report reports/sst2-search/report -o artifacts/search-winner --overwrite 2>&1 | tee artifacts/logs/search-s4.log
+# The 50%-pruned student of issue 5 with its vocabulary pruned too (stand-alone check, outside the budget).
+P=artifacts/prune-exp/p50-hid1-aug1-e3
+compress prune --model $P --vocabulary -o $P-vocab && compress export --model $P-vocab --optimize -o $P-vocab-onnx
+compress quantize --model $P-vocab-onnx -o $P-vocab-int8
