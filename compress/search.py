@@ -316,7 +316,7 @@ def _students(state: _State) -> list[tuple[Candidate, list[Candidate]]]:
     return found
 
 
-def _width(path: str) -> tuple[int, int, int]:
+def _architecture(path: str) -> tuple[int, int, int]:
     """(layers, attention heads in all, FFN neurons per layer) of an unpruned HF checkpoint."""
     config = json.loads((Path(resolve_model(path)) / "config.json").read_text())
     return config["num_hidden_layers"], config["num_hidden_layers"] * config["num_attention_heads"], \
@@ -327,7 +327,7 @@ def _pruned(state: _State, source: Candidate, name: str) -> None:
     """Each ratio continues from the previous one's output: the iterative schedule, with a candidate at
     every step and no step trained twice."""
     config = state.config
-    layers, heads, width = _width(source.path)
+    layers, heads, width = _architecture(source.path)
     previous, done = source, 0.0
     for ratio in sorted({r for r in config.prune_ratios if r > 0}):
         label = f"{name}-prune{round(100 * ratio)}"
