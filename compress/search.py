@@ -270,8 +270,9 @@ def _best(candidates: list[Candidate | None], state: _State, drop: float | None 
     return min(tied, key=lambda c: (c.file_mb or 0.0, getattr(c, latency)))
 
 
-def _teacher_layers(path: str) -> int:
-    return json.loads((Path(resolve_model(path)) / "config.json").read_text())["num_hidden_layers"]
+def _model_config(path: str) -> dict[str, Any]:
+    """The HF config.json of a checkpoint: its depth and, for an unpruned one, its width."""
+    return json.loads((Path(resolve_model(path)) / "config.json").read_text())
 
 
 def expected_drop(drop: float, removed: int, removing: int) -> float:
@@ -287,7 +288,7 @@ def _students(state: _State) -> list[tuple[Candidate, list[Candidate]]]:
     """Distilled students deepest first, each with its post-training variants; stops at a budget miss, or
     where the loss so far, extrapolated, already exceeds the budget."""
     config, found = state.config, []
-    layers = _teacher_layers(config.model)
+    layers = _model_config(config.model)["num_hidden_layers"]
     deeper_depth = layers
     for depth in sorted({n for n in config.student_layers if n > 0}, reverse=True):
         name = f"student{depth}"
@@ -316,18 +317,13 @@ def _students(state: _State) -> list[tuple[Candidate, list[Candidate]]]:
     return found
 
 
-def _architecture(path: str) -> tuple[int, int, int]:
-    """(layers, attention heads in all, FFN neurons per layer) of an unpruned HF checkpoint."""
-    config = json.loads((Path(resolve_model(path)) / "config.json").read_text())
-    return config["num_hidden_layers"], config["num_hidden_layers"] * config["num_attention_heads"], \
-        config["intermediate_size"]
-
-
 def _pruned(state: _State, source: Candidate, name: str) -> None:
     """Each ratio continues from the previous one's output: the iterative schedule, with a candidate at
     every step and no step trained twice."""
     config = state.config
-    layers, heads, width = _architecture(source.path)
+    shape = _model_config(source.path)
+    layers, width = shape["num_hidden_layers"], shape["intermediate_size"]
+    heads = layers * shape["num_attention_heads"]
     previous, done = source, 0.0
     for ratio in sorted({r for r in config.prune_ratios if r > 0}):
         label = f"{name}-prune{round(100 * ratio)}"
