@@ -79,8 +79,11 @@ def session(path: str | os.PathLike, threads: int | None = None, providers: list
         "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }[optimization]
+    # ORT would otherwise re-fuse the residual Add + LayerNorm that `compress export` leaves unfused on CPU,
+    # where its SkipLayerNormalization kernel is the slower one (ExportConfig.fuse_skip_layer_norm).
+    disabled = ["SkipLayerNormFusion"] if providers == ["CPUExecutionProvider"] else []
     try:
-        return ort.InferenceSession(str(file), options, providers=providers)
+        return ort.InferenceSession(str(file), options, providers=providers, disabled_optimizers=disabled)
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
         raise CompressError(f"ONNX Runtime cannot load {file}: {str(exc).splitlines()[0]}") from None
 

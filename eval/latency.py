@@ -41,6 +41,7 @@ class LatencySettings:
                                 # moved 16-21% between runs at batch 1 here, as the machine's state changed
     stable_tolerance: float = 0.01  # stop once every median's confidence half-interval is below this fraction
     settle_s: float = 0.0       # untimed pause after each variant's turn, for spinning threads to go idle
+    min_turn_s: float = 0.0     # passes per turn go on until this long, so a turn's cold first pass is one of many
 
 
 @dataclass
@@ -116,14 +117,16 @@ def measure_pairs(pairs: Sequence[tuple[Any, Workload]], settings: LatencySettin
     bar = tqdm(desc=f"latency {workload.name}", unit="pass", disable=not progress, leave=False)
     while True:
         for runner, batches, s in zip(runners, prepared, samples):
-            for _ in range(per_round):
+            turn_start, passes = time.perf_counter(), 0
+            while passes < per_round or time.perf_counter() - turn_start < settings.min_turn_s:
                 pass_start = time.perf_counter()
                 for b in batches:
                     t0 = time.perf_counter()
                     runner.run(b)
                     s.batch_s.append(time.perf_counter() - t0)
                 s.pass_s.append(time.perf_counter() - pass_start)
-            bar.update(per_round)
+                passes += 1
+            bar.update(passes)
             if settings.settle_s:
                 time.sleep(settings.settle_s)
         runs = min(len(s.pass_s) for s in samples)

@@ -122,6 +122,8 @@ def test_optimize_reads_per_layer_head_counts_of_a_pruned_model(tiny_bert, tmp_p
                             optimize=True, fuse_embeddings=True), tmp_path / "onnx")
     assert m["metrics"]["fused_operators"]["Attention"] == 2
     assert m["metrics"]["fused_operators"]["EmbedLayerNormalization"] == 1
+    assert m["metrics"]["fused_operators"]["SkipLayerNormalization"] == 0, "left unfused for CPU unless asked"
+    assert [n.op_type for n in graph_nodes(tmp_path / "onnx")].count("LayerNormalization") == 2 * 2
     assert m["metrics"]["parity"]["optimized"]["max_abs_diff"] < 1e-4
     heads = [a.i for n in graph_nodes(tmp_path / "onnx") if n.op_type == "Attention" for a in n.attribute
              if a.name == "num_heads"]

@@ -201,24 +201,44 @@ def test_tensorrt_preset_is_symmetric_int8_qdq(tiny_onnx, tmp_path, preset, acti
         assert all(not onnx.numpy_helper.to_array(z).any() for z in zero_points + weights), "symmetric: zero at 0"
 
 
-def test_guard_keeps_the_most_harmful_nodes_in_float32(learned_onnx, agreement_data, tmp_path):
+def guarded_nodes_read_float32(out, learned_onnx, kept, metrics):
+    g = graph(out)
+    quantized = fed_by_dequantize(g)
+    targets = weight_matmuls(learned_onnx) | gemms(learned_onnx) | embedding_gathers(learned_onnx)
+    assert len(targets) == 11
+    assert set(kept) <= targets and not set(kept) & quantized, "kept nodes read float32 inputs"
+    assert targets - set(kept) <= quantized
+    assert metrics["quantized_nodes"] == len(targets) - len(kept)
+
+
+def test_guard_first_keeps_the_single_node_with_fewest_weights_that_meets_the_budget(learned_onnx, agreement_data,
+                                                                                    tmp_path):
     out = tmp_path / "guarded"
     m = quantize(harmful(agreement_data, model=str(learned_onnx), max_accuracy_drop=1.0, sensitivity="node"), out)
     metrics, guard = m["metrics"], m["metrics"]["guard"]
     assert metrics["source"]["accuracy"] == 1.0
     assert guard["all_quantized_drop"] > 1.0, "the setting must hurt for the guard to have work to do"
-    assert metrics["accuracy_drop_points"] <= 1.0
+    singles = guard["single_fallbacks"]
+    weights = [s["float32_weights"] for s in singles]
+    assert weights == sorted(weights) and weights[0] > 0, "fewest float32 weights first"
+    assert singles[-1]["drop"] <= 1.0 and all(s["drop"] > 1.0 for s in singles[:-1]), "stops at the first that fits"
+    assert metrics["kept_fp32"] == [singles[-1]["group"]] and metrics["accuracy_drop_points"] <= 1.0
+    assert "ranking" not in guard
+    guarded_nodes_read_float32(out, learned_onnx, metrics["kept_fp32"], metrics)
+
+
+def test_guard_keeps_the_most_harmful_nodes_when_no_single_one_suffices(learned_onnx, agreement_data, tmp_path):
+    out = tmp_path / "guarded"
+    m = quantize(harmful(agreement_data, model=str(learned_onnx), max_accuracy_drop=0.0, sensitivity="node"), out)
+    metrics, guard = m["metrics"], m["metrics"]["guard"]
+    assert len(guard["single_fallbacks"]) == 11 and all(s["drop"] > 0 for s in guard["single_fallbacks"])
+    assert metrics["accuracy_drop_points"] <= 0.0
     kept = metrics["kept_fp32"]
-    assert kept and [r["group"] for r in guard["ranking"][:len(kept)]] == kept
+    assert len(kept) > 1 and [r["group"] for r in guard["ranking"][:len(kept)]] == kept
     ranking = [(-r["drop_when_alone_quantized"], -r["logit_error_when_alone_quantized"]) for r in guard["ranking"]]
     assert ranking == sorted(ranking), "most harmful first"
-    g = graph(out)
-    quantized = fed_by_dequantize(g)
-    targets = weight_matmuls(learned_onnx) | gemms(learned_onnx) | embedding_gathers(learned_onnx)
-    assert len(guard["ranking"]) == len(targets) == 11
-    assert set(kept) <= targets and not set(kept) & quantized, "kept nodes read float32 inputs"
-    assert targets - set(kept) <= quantized
-    assert metrics["quantized_nodes"] == len(targets) - len(kept)
+    assert len(guard["ranking"]) == 11
+    guarded_nodes_read_float32(out, learned_onnx, kept, metrics)
 
 
 def test_guard_with_room_to_spare_keeps_nothing(learned_onnx, agreement_data, tmp_path):

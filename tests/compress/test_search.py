@@ -72,7 +72,8 @@ def searched(trained_tiny_bert, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("search")
     logs = []
     config = quick(trained_tiny_bert, tmp, student_layers=[1], prune_ratios=[0.5, 0.25], distill_epochs=1,
-                   recovery_epochs=0.5, recovery_hidden_weight=1.0, max_accuracy_drop=100)
+                   recovery_epochs=[0.25, 0.5], recovery_hidden_weight=[0.0, 1.0], recovery_augment=[0, 1],
+                   max_accuracy_drop=100)
     return config, search(config, tmp / "winner", log=logs.append), logs, tmp
 
 
@@ -101,6 +102,9 @@ def test_each_pruning_ratio_continues_from_the_milder_one(searched):
     assert manifests["student1-prune50"]["metrics"]["ffn_neurons_kept"] == [768]
     recovery = manifests["student1-prune50"]["settings"]
     assert (recovery["ce_weight"], recovery["kd_weight"], recovery["hidden_weight"]) == (0.0, 1.0, 1.0)
+    assert (recovery["recovery_epochs"], recovery["augment"]) == (0.5, 1), "the per-ratio recipe, mildest first"
+    mild = manifests["student1-prune25"]["settings"]
+    assert (mild["recovery_epochs"], mild["hidden_weight"], mild["augment"]) == (0.25, 0.0, 0)
     assert "hidden" in manifests["student1-prune50"]["metrics"]["schedule"][0]["recovery"]["history"][-1]
 
 
@@ -136,4 +140,7 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys):
     assert "--latency-tie" in capsys.readouterr().err
     assert main(["search", "--model", "x", "--recovery-hidden-weight", "-1", "-o", str(tmp_path / "w")]) == 2
     assert "--recovery-hidden-weight" in capsys.readouterr().err
+    assert main(["search", "--model", "x", "--prune-ratios", "0.25", "0.5", "--recovery-epochs", "1", "2", "3",
+                 "-o", str(tmp_path / "w")]) == 2
+    assert "one value or one per pruning ratio (2), got 3" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()

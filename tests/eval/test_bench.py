@@ -158,11 +158,37 @@ def test_cuda_runners_agree_with_cpu(trained_tiny_bert, tiny_onnx):
     assert out["variants"][0]["memory"]["gpu_peak_mb"] > 0
 
 
-def test_spinning_onnx_runtime_is_recorded_and_refused_next_to_pytorch(trained_tiny_bert, tiny_onnx):
+def test_spinning_onnx_runtime_is_recorded(tiny_onnx):
     config = BenchConfig(**{**FAST, "accuracy": False, "memory": False, "batch_sizes": [1], "lengths": [16],
-                            "real_batch_sizes": []}, ort_spinning=True, settle_ms=5)
+                            "real_batch_sizes": []}, ort_spinning=True, settle_ms=5, turn_ms=50)
     result = bench([str(tiny_onnx), str(tiny_onnx)], config, progress=False)
-    assert "spinning on, 5 ms untimed pause" in result["settings"]["isolation"]
+    assert "spinning on, turns of at least 50 ms, 5 ms untimed pause" in result["settings"]["isolation"]
     assert result["variants"][1]["latency"][0]["runs"] >= FAST["min_runs"]
-    with pytest.raises(CompressError, match="--ort-spinning slows PyTorch"):
-        bench([str(trained_tiny_bert), str(tiny_onnx)], config, progress=False)
+
+
+def test_spinning_next_to_pytorch_times_pytorch_with_every_onnx_session_closed(trained_tiny_bert, tiny_onnx,
+                                                                                monkeypatch):
+    from eval import runners
+
+    onnx_runners, sessions_open_while_torch_ran = [], []
+    ort_init, torch_run = runners.OrtRunner.__init__, runners.TorchRunner.run
+
+    def init(self, *args, **kwargs):
+        ort_init(self, *args, **kwargs)
+        onnx_runners.append(self)
+
+    def run(self, prepared):
+        sessions_open_while_torch_ran.append(any(r._session is not None for r in onnx_runners))
+        return torch_run(self, prepared)
+
+    monkeypatch.setattr(runners.OrtRunner, "__init__", init)
+    monkeypatch.setattr(runners.TorchRunner, "run", run)
+    config = BenchConfig(**{**FAST, "accuracy": False, "memory": False, "batch_sizes": [1], "lengths": [16],
+                            "real_batch_sizes": [4]}, ort_spinning=True, settle_ms=1, turn_ms=20)
+    result = bench([str(trained_tiny_bert), str(tiny_onnx)], config, progress=False)
+    assert sessions_open_while_torch_ran and not any(sessions_open_while_torch_ran)
+    assert "PyTorch variants first" in result["settings"]["isolation"]
+    torch_variant, onnx_variant = result["variants"]
+    assert [w["workload"] for w in torch_variant["latency"]] == [w["workload"] for w in onnx_variant["latency"]]
+    assert onnx_variant["latency"][0]["runs"] >= FAST["min_runs"]
+    assert all(w["speedup_p50"] > 0 for w in onnx_variant["latency"])

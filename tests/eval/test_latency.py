@@ -140,3 +140,15 @@ def test_settle_pause_follows_each_turn_and_is_not_timed():
     gaps = [later - earlier for earlier, later in zip(calls, calls[1:])]
     assert sum(g >= 0.03 for g in gaps) >= 4, "a pause separates every turn from the next"
     assert all(o["p50_ms"] < 10 for o in out), "the pause is outside the timed region"
+
+
+def test_a_turn_goes_on_for_its_minimum_time_before_the_next_variant_runs():
+    log = []
+    a, b = FakeRunner("a", 0.002, log), FakeRunner("b", 0.002, log)
+    work = latency.fixed_shape(rows([2]), 1, 2, 0)
+    settings = latency.LatencySettings(warmup=0, min_runs=5, max_runs=5, budget_s=0, min_turn_s=0.05)
+    latency.measure_pairs([(a, work), (b, work)], settings, progress=False)
+    timed = log[2:]  # after one warm-up call each
+    first_turn = timed[:timed.index("b")]
+    assert len(first_turn) >= 0.05 / 0.002 * 0.5, "a turn holds many passes, not min_runs // 5 = 1"
+    assert timed.count("a") == len(first_turn), "one turn reached max_runs for both"
