@@ -47,6 +47,8 @@ class SearchConfig(DataConfig):
                                      "baseline every candidate is measured against (PyTorch fp32)")
     max_accuracy_drop: float = option(1.0, "accuracy budget: most eval-split accuracy, in points, a candidate may "
                                            "lose against the baseline")
+    min_size_ratio: float = option(1.0, "the winner's file must be at least this many times smaller than --model's "
+                                        "(e.g. 8); the high-accuracy point is not held to it")
     high_accuracy_drop: float = option(0.3, "a second, tighter budget whose fastest candidate the report also shows")
     workdir: str = option("artifacts/search", "where every stage output is cached; a re-run reuses them")
     report: str = option("reports/search", "report directory (README.md, index.html, plots, search.json)")
@@ -114,6 +116,8 @@ def check_settings(config: SearchConfig) -> None:
             raise CompressError(f"{flag} takes one value or one per pruning ratio ({ratios}), got {len(values)}")
         if any(v < 0 for v in values):
             raise CompressError(f"{flag} must not be negative")
+    if config.min_size_ratio < 1:
+        raise CompressError("--min-size-ratio must be at least 1 (how many times smaller than --model)")
     if config.latency_tie < 0:
         raise CompressError("--latency-tie must not be negative")
 
@@ -270,16 +274,19 @@ def _int8(state: _State, name: str, onnx: str, fp32: Candidate, chain: list[str]
 
 
 def _fastest(candidates: list[Candidate | None], state: _State, drop: float | None, count: int,
-             latency: str = "latency_ms") -> list[Candidate]:
-    """The `count` fastest candidates within the budget (`drop` points, default: --max-accuracy-drop)."""
-    inside = [c for c in candidates if c and getattr(c, latency) is not None and state.within(c, drop)]
+             latency: str = "latency_ms", sized: bool = False) -> list[Candidate]:
+    """The `count` fastest candidates within the budget (`drop` points, default: --max-accuracy-drop) and,
+    if `sized`, at least --min-size-ratio times smaller than the baseline."""
+    largest = state.baseline.file_mb / state.config.min_size_ratio if sized and state.baseline.file_mb else None
+    inside = [c for c in candidates if c and getattr(c, latency) is not None and state.within(c, drop)
+              and (largest is None or (c.file_mb or 0.0) <= largest)]
     return sorted(inside, key=lambda c: getattr(c, latency))[:count]
 
 
 def _best(candidates: list[Candidate | None], state: _State, drop: float | None = None,
-          latency: str = "latency_ms") -> Candidate | None:
+          latency: str = "latency_ms", sized: bool = False) -> Candidate | None:
     """The fastest candidate within the budget; among those within --latency-tie of it, the smallest file."""
-    fastest = _fastest(candidates, state, drop, len(candidates), latency)
+    fastest = _fastest(candidates, state, drop, len(candidates), latency, sized)
     if not fastest:
         return None
     limit = getattr(fastest[0], latency) * (1 + state.config.latency_tie)
@@ -399,10 +406,11 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     front = _pareto(screened)
     # Screening timed each candidate alone, so near-ties are settled in the side-by-side run: the front
     # and the three fastest within each budget go there, and the winners are picked from its figures.
-    contenders = [*front, *_fastest(screened, state, None, 3), *_fastest(screened, state, config.high_accuracy_drop, 3)]
+    contenders = [*front, *_fastest(screened, state, None, 3), *_fastest(screened, state, None, 3, sized=True),
+                  *_fastest(screened, state, config.high_accuracy_drop, 3)]
     final = list({c.path: c for c in contenders if c is not state.baseline}.values())
     record_file, result = _final_bench(state, final)
-    winner = _best(final, state, latency="final_latency_ms")
+    winner = _best(final, state, latency="final_latency_ms", sized=True)
     precise = _best(final, state, config.high_accuracy_drop, latency="final_latency_ms")
     summary = _summary(state, record_file, result, winner, precise, front)
     if winner is not None and winner.kind == "onnx":
@@ -478,8 +486,10 @@ def _candidate_table(summary: dict[str, Any]) -> str:
 
 def _outcome(summary: dict[str, Any]) -> str:
     lines = []
+    ratio = summary["settings"]["min_size_ratio"]
+    sized = f" and at least {ratio:g}x smaller" if ratio > 1 else ""
     for label, key in (("Winner (fastest within the budget of "
-                        f"{summary['max_accuracy_drop']:g} point)", "winner"),
+                        f"{summary['max_accuracy_drop']:g} point{sized})", "winner"),
                        ("High-accuracy point (fastest within "
                         f"{summary['settings']['high_accuracy_drop']:g} point)", "high_accuracy")):
         f = summary[key]

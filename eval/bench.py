@@ -121,6 +121,9 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
         for runner, variant in zip(runners, variants):
             variant["memory"] = memory.measure_memory(runner.spec.path, runner.spec.option, config.device, threads,
                                                       shapes)
+    for runner in runners:  # spinning threads must not outlive the run (the search times more afterwards)
+        if runner.backend == "onnxruntime":
+            runner.close()
     _relate_to_baseline(variants)
     return {
         "schema": record.SCHEMA,

@@ -7,6 +7,7 @@ or the time budget is spent.
 
 from __future__ import annotations
 
+import gc
 import math
 import statistics
 import time
@@ -104,6 +105,20 @@ def _stable(samples: list[float], tolerance: float) -> bool:
 def measure_pairs(pairs: Sequence[tuple[Any, Workload]], settings: LatencySettings,
                   progress: bool = True) -> list[dict[str, Any]]:
     """Time each runner on its workload (same shapes, its own tokens), interleaved round by round."""
+    # Garbage collection off while timing, as timeit does: PyTorch's eager forward makes many Python objects,
+    # so in a long-lived process with a large heap (a search) full collections landed inside its passes.
+    collecting = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        return _measure_pairs(pairs, settings, progress)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _measure_pairs(pairs: Sequence[tuple[Any, Workload]], settings: LatencySettings,
+                   progress: bool) -> list[dict[str, Any]]:
     runners = [r for r, _ in pairs]
     workload = pairs[0][1]
     prepared = [[r.prepare(b) for b in w.batches] for r, w in pairs]

@@ -6,6 +6,7 @@ fp16 or bf16) or an ONNX file/directory (OPTION: cpu, cuda or tensorrt, the exec
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,9 @@ class OrtRunner(Runner):
                                 f"got {provider!r}")
         self.provider = provider
         self.file = onnx_file(spec.path)  # session() validates it as a classifier
-        self._open = lambda: session(self.file, threads, ORT_PROVIDERS[provider], spinning=spinning)
+        # A partial, not a lambda over self: a runner in a reference cycle outlives its bench run, and with it
+        # a spinning session that slows whatever is timed next.
+        self._open = functools.partial(session, self.file, threads, ORT_PROVIDERS[provider], spinning=spinning)
         self._session = self._open()
         self.precision = onnx_precision(self.file)
 

@@ -45,6 +45,19 @@ def test_among_equally_fast_candidates_the_smallest_file_wins():
     assert _best([big, small, slower_smallest], s) is big
 
 
+def test_with_a_size_ratio_the_winner_is_the_fastest_small_enough_candidate():
+    s = state(90.0)
+    s.baseline.file_mb = 90.0
+    fast_big = Candidate("fast", "fast", "onnx", [], accuracy=89.5, latency_ms=2.0, file_mb=15.0)
+    slower_small = Candidate("small", "small", "onnx", [], accuracy=89.5, latency_ms=2.4, file_mb=10.0)
+    assert _best([fast_big, slower_small], s, sized=True) is fast_big, "the default ratio 1 holds every candidate"
+    s.config.min_size_ratio = 8.0
+    assert _best([fast_big, slower_small], s, sized=True) is slower_small, "90 / 8 = 11.25 MB at most"
+    assert _best([fast_big, slower_small], s) is fast_big, "the high-accuracy point is not held to it"
+    s.config.min_size_ratio = 10.0
+    assert _best([fast_big, slower_small], s, sized=True) is None
+
+
 def test_a_shallower_student_is_skipped_when_the_extrapolated_loss_exceeds_the_budget():
     assert expected_drop(0.9, removed=3, removing=4) == pytest.approx(1.2)
     assert expected_drop(-0.2, removed=3, removing=4) == 0.0
@@ -138,6 +151,8 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys):
     assert "--prune-ratios" in capsys.readouterr().err
     assert main(["search", "--model", "x", "--latency-tie", "-0.1", "-o", str(tmp_path / "w")]) == 2
     assert "--latency-tie" in capsys.readouterr().err
+    assert main(["search", "--model", "x", "--min-size-ratio", "0.5", "-o", str(tmp_path / "w")]) == 2
+    assert "--min-size-ratio" in capsys.readouterr().err
     assert main(["search", "--model", "x", "--recovery-hidden-weight", "-1", "-o", str(tmp_path / "w")]) == 2
     assert "--recovery-hidden-weight" in capsys.readouterr().err
     assert main(["search", "--model", "x", "--prune-ratios", "0.25", "0.5", "--recovery-epochs", "1", "2", "3",

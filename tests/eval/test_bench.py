@@ -187,6 +187,7 @@ def test_spinning_next_to_pytorch_times_pytorch_with_every_onnx_session_closed(t
                             "real_batch_sizes": [4]}, ort_spinning=True, settle_ms=1, turn_ms=20)
     result = bench([str(trained_tiny_bert), str(tiny_onnx)], config, progress=False)
     assert sessions_open_while_torch_ran and not any(sessions_open_while_torch_ran)
+    assert onnx_runners and all(r._session is None for r in onnx_runners), "no spinning pool outlives the run"
     assert "PyTorch variants first" in result["settings"]["isolation"]
     torch_variant, onnx_variant = result["variants"]
     assert [w["workload"] for w in torch_variant["latency"]] == [w["workload"] for w in onnx_variant["latency"]]

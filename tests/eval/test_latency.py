@@ -152,3 +152,19 @@ def test_a_turn_goes_on_for_its_minimum_time_before_the_next_variant_runs():
     first_turn = timed[:timed.index("b")]
     assert len(first_turn) >= 0.05 / 0.002 * 0.5, "a turn holds many passes, not min_runs // 5 = 1"
     assert timed.count("a") == len(first_turn), "one turn reached max_runs for both"
+
+
+def test_garbage_collection_is_off_while_timing_and_restored_after():
+    import gc
+
+    seen = []
+
+    class Probe(FakeRunner):
+        def run(self, prepared):
+            seen.append(gc.isenabled())
+
+    work = latency.fixed_shape(rows([2]), 1, 2, 0)
+    latency.measure_pairs([(Probe("a", 0.0, []), work)], latency.LatencySettings(warmup=0, min_runs=3, max_runs=3),
+                          progress=False)
+    assert seen and not any(seen)
+    assert gc.isenabled()
