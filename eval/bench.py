@@ -19,9 +19,10 @@ def isolation(spinning: bool, settle_ms: float, turn_ms: float, phased: bool) ->
     if not spinning:
         order = "variants interleaved round by round in one process, ONNX Runtime intra-op spinning off"
     elif phased:
-        order = (f"in one process, for each workload the PyTorch variants first (interleaved, no ONNX Runtime "
-                 f"session open), then the ONNX variants interleaved with intra-op spinning on, turns of at least "
-                 f"{turn_ms:g} ms and a {settle_ms:g} ms untimed pause after each variant's turn")
+        order = (f"in one process, for each workload {PHASE_BLOCKS} alternating blocks of the PyTorch variants "
+                 f"(interleaved, no ONNX Runtime session open) and the ONNX variants (interleaved, intra-op "
+                 f"spinning on, turns of at least {turn_ms:g} ms, a {settle_ms:g} ms untimed pause after each "
+                 f"turn)")
     else:
         order = (f"variants interleaved round by round in one process, ONNX Runtime intra-op spinning on, turns "
                  f"of at least {turn_ms:g} ms, {settle_ms:g} ms untimed pause after each variant's turn")
@@ -162,22 +163,31 @@ def _scorecard(runners, data, features, variants, config: BenchConfig) -> None:
         variant["scorecard"] = card
 
 
+# Phased runs alternate PyTorch and ONNX blocks this many times, so a change in the machine's speed during
+# the run reaches both sides: with one block each, an ONNX phase once ran 1.65x slower than the run before it.
+PHASE_BLOCKS = 3
+
+
 def _measure(runners, workloads, settings, variants, progress, phased: bool) -> None:
     if not phased:
         results = latency.measure_pairs(list(zip(runners, workloads)), settings, progress)
-        for variant, result in zip(variants, results):
-            variant["latency"].append(result)
-        return
-    onnx = [r.backend == "onnxruntime" for r in runners]
-    for ort_phase in (False, True):
-        picked = [i for i, is_onnx in enumerate(onnx) if is_onnx == ort_phase]
-        if not ort_phase:
-            for runner in runners:
-                if runner.backend == "onnxruntime":
-                    runner.close()
-        results = latency.measure_pairs([(runners[i], workloads[i]) for i in picked], settings, progress)
-        for i, result in zip(picked, results):
-            variants[i]["latency"].append(result)
+    else:
+        samples = [latency.Samples() for _ in runners]
+        for _ in range(PHASE_BLOCKS):
+            for ort_phase in (False, True):
+                picked = [i for i, r in enumerate(runners) if (r.backend == "onnxruntime") == ort_phase]
+                if not ort_phase:
+                    for runner in runners:
+                        if runner.backend == "onnxruntime":
+                            runner.close()
+                part = latency.collect([(runners[i], workloads[i]) for i in picked],
+                                       latency.share(settings, PHASE_BLOCKS), progress)
+                for i, timed in zip(picked, part):
+                    samples[i].pass_s += timed.pass_s
+                    samples[i].batch_s += timed.batch_s
+        results = [latency.summarize(s, w) for s, w in zip(samples, workloads)]
+    for variant, result in zip(variants, results):
+        variant["latency"].append(result)
 
 
 def model_file(path: Path) -> Path:

@@ -7,6 +7,7 @@ or the time budget is spent.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import statistics
@@ -105,20 +106,31 @@ def _stable(samples: list[float], tolerance: float) -> bool:
 def measure_pairs(pairs: Sequence[tuple[Any, Workload]], settings: LatencySettings,
                   progress: bool = True) -> list[dict[str, Any]]:
     """Time each runner on its workload (same shapes, its own tokens), interleaved round by round."""
+    return [summarize(s, w) for s, (_, w) in zip(collect(pairs, settings, progress), pairs)]
+
+
+def share(settings: LatencySettings, parts: int) -> LatencySettings:
+    """Settings for one of `parts` blocks that together make one measurement."""
+    return dataclasses.replace(settings, min_runs=math.ceil(settings.min_runs / parts),
+                               max_runs=math.ceil(settings.max_runs / parts), min_s=settings.min_s / parts,
+                               budget_s=settings.budget_s / parts)
+
+
+def collect(pairs: Sequence[tuple[Any, Workload]], settings: LatencySettings, progress: bool = True) -> list[Samples]:
+    """The timed passes of each runner, interleaved round by round, after warm-up."""
     # Garbage collection off while timing, as timeit does: PyTorch's eager forward makes many Python objects,
     # so in a long-lived process with a large heap (a search) full collections landed inside its passes.
     collecting = gc.isenabled()
     gc.collect()
     gc.disable()
     try:
-        return _measure_pairs(pairs, settings, progress)
+        return _collect(pairs, settings, progress)
     finally:
         if collecting:
             gc.enable()
 
 
-def _measure_pairs(pairs: Sequence[tuple[Any, Workload]], settings: LatencySettings,
-                   progress: bool) -> list[dict[str, Any]]:
+def _collect(pairs: Sequence[tuple[Any, Workload]], settings: LatencySettings, progress: bool) -> list[Samples]:
     runners = [r for r, _ in pairs]
     workload = pairs[0][1]
     prepared = [[r.prepare(b) for b in w.batches] for r, w in pairs]
@@ -154,15 +166,16 @@ def _measure_pairs(pairs: Sequence[tuple[Any, Workload]], settings: LatencySetti
                 or all(_stable(s.pass_s, settings.stable_tolerance) for s in samples)):
             break
     bar.close()
-    out = []
-    for s in samples:
-        pass_p50 = statistics.median(s.pass_s)
-        out.append({"workload": workload.name, "batch_size": workload.batch_size, "length": workload.length,
-                    "runs": len(s.pass_s), "batches_per_run": len(workload.batches),
-                    **percentile_summary(s.batch_s), "p50_interval_ms": [1e3 * v for v in median_interval(s.batch_s)],
-                    "run_p50_ms": pass_p50 * 1e3,
-                    "seq_per_s": workload.sequences / pass_p50})
-    return out
+    return samples
+
+
+def summarize(s: Samples, workload: Workload) -> dict[str, Any]:
+    pass_p50 = statistics.median(s.pass_s)
+    return {"workload": workload.name, "batch_size": workload.batch_size, "length": workload.length,
+            "runs": len(s.pass_s), "batches_per_run": len(workload.batches),
+            **percentile_summary(s.batch_s), "p50_interval_ms": [1e3 * v for v in median_interval(s.batch_s)],
+            "run_p50_ms": pass_p50 * 1e3,
+            "seq_per_s": workload.sequences / pass_p50}
 
 
 def ratios(baseline: dict[str, Any], other: dict[str, Any]) -> dict[str, float]:

@@ -179,7 +179,15 @@ def test_spinning_next_to_pytorch_times_pytorch_with_every_onnx_session_closed(t
 
     def run(self, prepared):
         sessions_open_while_torch_ran.append(any(r._session is not None for r in onnx_runners))
+        order.append("torch")
         return torch_run(self, prepared)
+
+    def ort_run(self, prepared):
+        order.append("onnx")
+        return ort_run_original(self, prepared)
+
+    order, ort_run_original = [], runners.OrtRunner.run
+    monkeypatch.setattr(runners.OrtRunner, "run", ort_run)
 
     monkeypatch.setattr(runners.OrtRunner, "__init__", init)
     monkeypatch.setattr(runners.TorchRunner, "run", run)
@@ -188,7 +196,9 @@ def test_spinning_next_to_pytorch_times_pytorch_with_every_onnx_session_closed(t
     result = bench([str(trained_tiny_bert), str(tiny_onnx)], config, progress=False)
     assert sessions_open_while_torch_ran and not any(sessions_open_while_torch_ran)
     assert onnx_runners and all(r._session is None for r in onnx_runners), "no spinning pool outlives the run"
-    assert "PyTorch variants first" in result["settings"]["isolation"]
+    blocks = [kind for i, kind in enumerate(order) if i == 0 or order[i - 1] != kind]
+    assert blocks == ["torch", "onnx"] * 3 * 2, "three alternating blocks for each of the two workloads"
+    assert "3 alternating blocks of the PyTorch variants" in result["settings"]["isolation"]
     torch_variant, onnx_variant = result["variants"]
     assert [w["workload"] for w in torch_variant["latency"]] == [w["workload"] for w in onnx_variant["latency"]]
     assert onnx_variant["latency"][0]["runs"] >= FAST["min_runs"]
