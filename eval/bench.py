@@ -52,10 +52,11 @@ class BenchConfig(DataConfig):
                                       "for the median to be known within 1% (its ~95% confidence interval); "
                                       "the run stops earlier when every median is")
     ort_spinning: bool = option(False, "let ONNX Runtime's intra-op threads spin between operators (its own default, "
-                                       "what a latency-bound server runs; the 50%-pruned 3-layer int8 SST-2 student "
-                                       "ran batch 1 x 128 in 2.8 ms against 3.1 ms without, alone in a process), with an untimed --settle-ms pause after "
-                                       "each variant's turn; PyTorch variants are then timed first in each workload "
-                                       "with every ONNX session closed, because PyTorch timed next to live spinning "
+                                       "what a latency-bound server runs; the 50%-pruned 3-layer int8 SST-2 "
+                                       "student ran batch 1 x 128 in 2.8 ms against 3.1 ms without, alone in a "
+                                       "process), with an untimed --settle-ms pause after each variant's turn; "
+                                       "PyTorch variants are then timed in blocks alternating with the ONNX ones, "
+                                       "every ONNX session closed, because PyTorch timed next to live spinning "
                                        "ORT threads ran up to 2.6x slower here, and still 1.9x with 20 ms pauses")
     settle_ms: float = option(100.0, "with --ort-spinning: the pause after each variant's turn, in milliseconds; "
                                      "after 20 ms the previous variant's threads still spun, and the next one's "
