@@ -265,8 +265,8 @@ def _int8(state: _State, name: str, onnx: str, fp32: Candidate, chain: list[str]
     int8 = _add(state, name, _stage(state, name, "quantize", settings, onnx), "onnx", chain)
     if not (int8 and not state.within(int8) and state.within(fp32)):
         return [int8]
-    # int8 alone left the budget: let the guard keep the most sensitive nodes in fp32. Nodes, not whole
-    # layers: on the 50%-pruned SST-2 student 3 nodes sufficed, where a layer would keep 6 MatMuls and QAttention.
+    # int8 alone left the budget: let the guard keep nodes in fp32. Nodes, not whole layers: on the 50%-pruned
+    # SST-2 student one node (the position table) sufficed, where a layer would keep 6 MatMuls and QAttention.
     room = round(state.config.max_accuracy_drop - (state.baseline.accuracy - fp32.accuracy), 4)
     guarded = _stage(state, f"{name}-guarded", "quantize",
                      {**settings, "max_accuracy_drop": room, "sensitivity": "node"}, onnx)

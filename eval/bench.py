@@ -15,6 +15,11 @@ from compress.onnx_model import onnx_file, is_onnx_model
 from eval import accuracy, calibration, fidelity, latency, machine, memory, record, robustness
 from eval.runners import VariantSpec, model_dir, open_runner
 
+# Phased runs alternate PyTorch and ONNX blocks this many times, so a change in the machine's speed during
+# the run reaches both sides: with one block each, an ONNX phase once ran 1.65x slower than the run before it.
+PHASE_BLOCKS = 3
+
+
 def isolation(spinning: bool, settle_ms: float, turn_ms: float, phased: bool) -> str:
     if not spinning:
         order = "variants interleaved round by round in one process, ONNX Runtime intra-op spinning off"
@@ -123,15 +128,14 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
         for runner, variant in zip(runners, variants):
             variant["memory"] = memory.measure_memory(runner.spec.path, runner.spec.option, config.device, threads,
                                                       shapes)
-    for runner in runners:  # spinning threads must not outlive the run (the search times more afterwards)
-        if runner.backend == "onnxruntime":
-            runner.close()
+    _close_sessions(runners)  # spinning threads must not outlive the run (the search times more afterwards)
     _relate_to_baseline(variants)
     return {
         "schema": record.SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine.fingerprint(threads),
-        "settings": {**to_dict(config), "threads": threads, "isolation": isolation(config.ort_spinning, config.settle_ms, config.turn_ms, phased),
+        "settings": {**to_dict(config), "threads": threads,
+                     "isolation": isolation(config.ort_spinning, config.settle_ms, config.turn_ms, phased),
                      "measure_seconds": round(time.time() - started, 1)},
         "data": {"source": data.origin, "split": config.eval_split, "examples": len(data)},
         "variants": variants,
@@ -164,11 +168,6 @@ def _scorecard(runners, data, features, variants, config: BenchConfig) -> None:
         variant["scorecard"] = card
 
 
-# Phased runs alternate PyTorch and ONNX blocks this many times, so a change in the machine's speed during
-# the run reaches both sides: with one block each, an ONNX phase once ran 1.65x slower than the run before it.
-PHASE_BLOCKS = 3
-
-
 def _measure(runners, workloads, settings, variants, progress, phased: bool) -> None:
     if not phased:
         results = latency.measure_pairs(list(zip(runners, workloads)), settings, progress)
@@ -178,9 +177,7 @@ def _measure(runners, workloads, settings, variants, progress, phased: bool) -> 
             for ort_phase in (False, True):
                 picked = [i for i, r in enumerate(runners) if (r.backend == "onnxruntime") == ort_phase]
                 if not ort_phase:
-                    for runner in runners:
-                        if runner.backend == "onnxruntime":
-                            runner.close()
+                    _close_sessions(runners)
                 part = latency.collect([(runners[i], workloads[i]) for i in picked],
                                        latency.share(settings, PHASE_BLOCKS), progress)
                 for i, timed in zip(picked, part):
@@ -189,6 +186,12 @@ def _measure(runners, workloads, settings, variants, progress, phased: bool) -> 
         results = [latency.summarize(s, w) for s, w in zip(samples, workloads)]
     for variant, result in zip(variants, results):
         variant["latency"].append(result)
+
+
+def _close_sessions(runners) -> None:
+    for runner in runners:
+        if runner.backend == "onnxruntime":
+            runner.close()
 
 
 def model_file(path: Path) -> Path:
