@@ -128,7 +128,8 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
     with tempfile.TemporaryDirectory(prefix="compress-quantize-") as scratch:
         work = Path(scratch)
         prepared = _prepare(source, work / "prepared.onnx")
-        targets = _targets(prepared, scheme)
+        graph = _load_graph(prepared)
+        targets = _targets(graph, scheme, prepared.name)
         reference = onnx_logits(session(source), eval_features, pad_id, config.batch_size)
         reference_scores = _scores(eval_features, reference, len(labels.names))
         trials: dict[frozenset[str], Trial] = {}
@@ -156,7 +157,7 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
         best, guard = run(()), None
         if config.max_accuracy_drop is not None:
             best, guard = _guard(list(targets), config.sensitivity, config.max_accuracy_drop, run, drop,
-                                 _weight_counts(prepared, targets))
+                                 _weight_counts(graph, targets))
         metrics = {
             "source": reference_scores, "quantized": best.scores, "accuracy_drop_points": drop(best),
             "label_agreement": float((best.logits.argmax(-1) == reference.argmax(-1)).mean()),
@@ -217,7 +218,13 @@ def _prepare(source: Path, prepared: Path) -> Path:
     return prepared
 
 
-def _targets(prepared: Path, scheme: Scheme) -> dict[str, str]:
+def _load_graph(prepared: Path):
+    import onnx
+
+    return onnx.load(str(prepared)).graph
+
+
+def _targets(graph, scheme: Scheme, file_name: str) -> dict[str, str]:
     """The nodes to quantize, by the name ONNX Runtime's quantizer gives them, with their operator types.
 
     MatMuls count only with a constant weight, as in ONNX Runtime's dynamic default: the attention MatMuls
@@ -225,7 +232,6 @@ def _targets(prepared: Path, scheme: Scheme) -> dict[str, str]:
     Dynamic mode has no int8 Gemm: ONNX Runtime splits a plain Gemm into NAME_MatMul and NAME_Add and
     quantizes the MatMul, so that is the name a Gemm target has there.
     """
-    import onnx
     from onnxruntime.quantization.registry import IntegerOpsRegistry, QDQRegistry, QLinearOpsRegistry
 
     known = set(IntegerOpsRegistry) | set(QLinearOpsRegistry) | set(QDQRegistry)
@@ -233,7 +239,6 @@ def _targets(prepared: Path, scheme: Scheme) -> dict[str, str]:
     if unknown:
         raise CompressError(f"ONNX Runtime cannot quantize operator type(s) {', '.join(unknown)}; "
                             f"it handles {', '.join(sorted(known))}")
-    graph = onnx.load(str(prepared)).graph
     weights = {t.name for t in graph.initializer}
     targets = {}
     for node in graph.node:
@@ -246,16 +251,13 @@ def _targets(prepared: Path, scheme: Scheme) -> dict[str, str]:
         elif node.op_type == "Gemm" and not scheme.static and _plain_gemm(node):
             targets[f"{node.name}_MatMul"] = node.op_type
     if not targets:
-        raise CompressError(f"{prepared.name}: no {' or '.join(scheme.op_types)} nodes that "
+        raise CompressError(f"{file_name}: no {' or '.join(scheme.op_types)} nodes that "
                             f"{'static' if scheme.static else 'dynamic'} quantization handles")
     return targets
 
 
-def _weight_counts(prepared: Path, targets: dict[str, str]) -> dict[str, int]:
+def _weight_counts(graph, targets: dict[str, str]) -> dict[str, int]:
     """Weights each target reads from the graph's constants (a Gemm target is named after its split MatMul)."""
-    import onnx
-
-    graph = onnx.load(str(prepared)).graph
     sizes = {t.name: int(np.prod(t.dims)) for t in graph.initializer}
     nodes = {n.name: n for n in graph.node}
     counts = {}

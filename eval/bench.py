@@ -181,8 +181,7 @@ def _measure(runners, workloads, settings, variants, progress, phased: bool) -> 
                 part = latency.collect([(runners[i], workloads[i]) for i in picked],
                                        latency.share(settings, PHASE_BLOCKS), progress)
                 for i, timed in zip(picked, part):
-                    samples[i].pass_s += timed.pass_s
-                    samples[i].batch_s += timed.batch_s
+                    samples[i].extend(timed)
         results = [latency.summarize(s, w) for s, w in zip(samples, workloads)]
     for variant, result in zip(variants, results):
         variant["latency"].append(result)
@@ -190,8 +189,7 @@ def _measure(runners, workloads, settings, variants, progress, phased: bool) -> 
 
 def _close_sessions(runners) -> None:
     for runner in runners:
-        if runner.backend == "onnxruntime":
-            runner.close()
+        runner.close()
 
 
 def model_file(path: Path) -> Path:

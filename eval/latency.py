@@ -51,6 +51,10 @@ class Samples:
     pass_s: list[float] = field(default_factory=list)
     batch_s: list[float] = field(default_factory=list)
 
+    def extend(self, other: "Samples") -> None:
+        self.pass_s += other.pass_s
+        self.batch_s += other.batch_s
+
 
 def percentile_summary(values_s: Sequence[float]) -> dict[str, float]:
     """p50/p90/p99/mean/min in milliseconds (linear interpolation between order statistics)."""

@@ -85,6 +85,9 @@ class Runner:
     def logits(self, features, batch_size: int = 64) -> np.ndarray:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release threads held between uses; reopened on next use (nothing to release for PyTorch)."""
+
 
 class TorchRunner(Runner):
     backend = "pytorch"
