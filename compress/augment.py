@@ -13,24 +13,19 @@ from typing import Sequence
 
 import numpy as np
 
-from compress.config import option
+from compress.config import Settings, option
 from compress.data import LabelledText
-from compress.errors import CompressError
 
 
 @dataclass
-class AugmentConfig:
+class AugmentConfig(Settings):
     """The augmentation settings of the stages that distil."""
 
     augment: int = option(0, "augmented copies per training example (0: off), each with --augment-fraction of its "
                              "words replaced by [MASK] or a random vocabulary word and labelled by the teacher's "
-                             "prediction; an epoch then takes (1+N) times as many steps")
-    augment_fraction: float = option(0.15, "fraction of the words replaced in each augmented copy (at least one)")
-
-
-def check_augment(config: AugmentConfig) -> None:
-    if config.augment < 0 or not 0 < config.augment_fraction <= 1:
-        raise CompressError("--augment must be 0 or more and --augment-fraction in (0, 1]")
+                             "prediction; an epoch then takes (1+N) times as many steps", interval="[0, inf)")
+    augment_fraction: float = option(0.15, "fraction of the words replaced in each augmented copy (at least one)",
+                                     interval="(0, 1]")
 
 
 def augmented(data: LabelledText, copies: int, fraction: float, vocabulary: Sequence[str], mask_token: str,

@@ -211,7 +211,8 @@ def _check(sub) -> None:
         from eval import record
         from eval.check import check, describe
 
-        summary = check(record.load(a.candidate), record.load(a.baseline), from_args(Tolerances, a))
+        tolerances = from_args(Tolerances, a)
+        summary = check(record.load(a.candidate), record.load(a.baseline), tolerances)
         if a.summary:
             with open(a.summary, "w") as fh:
                 json.dump(summary, fh, indent=1)

@@ -3,14 +3,21 @@
 Each stage's settings are one flat dataclass. The same field list generates the stage's `--help`,
 parses its command-line options, and validates a recipe's mapping (unknown keys and wrong types are
 errors that name the key), so a documented option and a recipe key can never drift apart.
+
+A numeric field declares its range once, as an interval (`option(32, "...", interval="[1, inf)")`);
+settings classes derive from `Settings`, whose construction checks every range and choice, so the
+command line, recipes and settings built in Python all refuse a bad value with the same one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import re
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any, Mapping, TypeVar
 
 from compress.errors import CompressError
@@ -18,9 +25,44 @@ from compress.errors import CompressError
 T = TypeVar("T")
 
 
-def option(default: Any, help: str, choices: tuple | None = None) -> Any:
-    """A settings field with its documentation (and allowed values) attached."""
-    meta = {"help": help, "choices": choices}
+@dataclass(frozen=True)
+class Interval:
+    """A range of numbers written as in mathematics: "[1, inf)" is at least 1, "(0, 1]" above 0 and at most 1."""
+
+    low: float
+    high: float
+    low_open: bool
+    high_open: bool
+
+    @classmethod
+    def parse(cls, text: str) -> "Interval":
+        match = re.fullmatch(r"\s*([\[(])\s*(\S+?)\s*,\s*(\S+?)\s*([\])])\s*", text)
+        if not match:
+            raise ValueError(f"not an interval: {text!r} (write it like [1, inf) or (0, 1])")
+        low, high = float(match[2]), float(match[3])
+        if low > high:
+            raise ValueError(f"empty interval: {text!r}")
+        return cls(low, high, match[1] == "(", match[4] == ")")
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        low = None if self.low == -math.inf else f"{'above' if self.low_open else 'at least'} {_number(self.low)}"
+        high = None if self.high == math.inf else f"{'below' if self.high_open else 'at most'} {_number(self.high)}"
+        return " and ".join(part for part in (low, high) if part) or "any number"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+def option(default: Any, help: str, choices: tuple | None = None, interval: str | None = None) -> Any:
+    """A settings field with its documentation, and the values it allows: `choices`, or for a number (or each
+    number of a list) an `interval` such as "[1, inf)", checked whenever a `Settings` class is built."""
+    meta = {"help": help, "choices": choices, "interval": Interval.parse(interval) if interval else None}
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -51,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
         text = f.metadata.get("help", "").replace("%", "%%")  # argparse %-formats help text
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
-                                help=text if "default" in text else f"{text} (default: {default})")
+                                help=_help(text, f, default))
         elif kind is list:
             listed = hints[f.name]
             if optional:  # list[int] | None: the list type inside the union
@@ -59,11 +101,19 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
             item = typing.get_args(listed) or (str,)
             item_type = _base_type(item[0])[0]
             parser.add_argument(flag, nargs="+", type=item_type, default=default, metavar=f.name.upper(),
-                                help=f"{text} (default: {' '.join(map(str, default or ())) or 'none'})")
+                                help=_help(text, f, " ".join(map(str, default or ())) or "none", listed=True))
         else:
             parser.add_argument(flag, type=kind, default=default, choices=f.metadata.get("choices"),
                                 metavar=None if f.metadata.get("choices") else f.name.upper(),
-                                help=text if "default" in text else f"{text} (default: {default})")
+                                help=_help(text, f, default))
+
+
+def _help(text: str, f: dataclasses.Field, default: Any, listed: bool = False) -> str:
+    """The help text, then the default unless the text gives it, then the allowed range."""
+    notes = [f"default: {default}"] if listed or "default" not in text else []
+    if f.metadata.get("interval"):
+        notes.append(("each " if listed else "") + f.metadata["interval"].describe())
+    return f"{text} ({'; '.join(notes)})" if notes else text
 
 
 def from_args(cls: type[T], namespace: argparse.Namespace) -> T:
@@ -84,21 +134,35 @@ def from_mapping(cls: type[T], mapping: Mapping[str, Any] | None, where: str = "
             close = [n for n in fields if n.startswith(key[:3])]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise CompressError(f"{at}: unknown key {key!r}{hint}; allowed: {', '.join(fields)}")
-        values[key] = _coerce(value, hints[key], key, at, fields[key].metadata.get("choices"))
+        values[key] = _coerce(value, hints[key], key, at, fields[key])
     return cls(**values)
 
 
-def check_choices(settings: Any) -> None:
-    """Fail with one line when settings built in Python, not parsed, hold a value outside a field's choices."""
-    for f in dataclasses.fields(settings):
-        choices = f.metadata.get("choices")
-        value = getattr(settings, f.name)
-        if choices and value not in choices:
-            raise CompressError(f"{f.name.replace('_', '-')} must be one of {', '.join(map(str, choices))}, "
-                                f"got {value!r}")
+class Settings:
+    """Base of every settings dataclass: building one checks each field's choices and range, so a bad value
+    is refused in one line whether it came from the command line, a recipe or Python."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            problem = _problem(f, getattr(self, f.name))
+            if problem:
+                raise CompressError(f"--{f.name.replace('_', '-')} {problem}")
 
 
-def _coerce(value: Any, hint: Any, key: str, at: str, choices: tuple | None) -> Any:
+def _problem(f: dataclasses.Field, value: Any) -> str | None:
+    """What is wrong with `value` for field `f` (outside its choices or its interval), or None."""
+    choices, interval = f.metadata.get("choices"), f.metadata.get("interval")
+    if choices and value not in choices:
+        return f"must be one of {', '.join(map(str, choices))}, got {value!r}"
+    if interval is None or value is None:
+        return None
+    for number in value if isinstance(value, list) else [value]:
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or number not in interval:
+            return f"must be {interval.describe()}, got {number!r}"
+    return None
+
+
+def _coerce(value: Any, hint: Any, key: str, at: str, field: dataclasses.Field) -> Any:
     kind, optional = _base_type(hint)
     if value is None:
         if optional:
@@ -112,9 +176,11 @@ def _coerce(value: Any, hint: Any, key: str, at: str, choices: tuple | None) -> 
           else isinstance(value, kind))
     if not ok:
         raise CompressError(f"{at}: {key!r} must be {getattr(kind, '__name__', kind)}, got {value!r}")
-    if choices and value not in choices:
-        raise CompressError(f"{at}: {key!r} must be one of {', '.join(map(str, choices))}, got {value!r}")
-    return float(value) if kind is float else value
+    value = float(value) if kind is float else value
+    problem = _problem(field, value)
+    if problem:
+        raise CompressError(f"{at}: {key!r} {problem}")
+    return value
 
 
 def to_dict(settings: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from compress.augment import AugmentConfig, augment_for, augmented, check_augment, teacher_labelled, word_vocabulary
+from compress.augment import AugmentConfig, augment_for, augmented, teacher_labelled, word_vocabulary
 from compress.data import LabelledText
 from compress.errors import CompressError
 from compress.models import load_tokenizer
@@ -40,7 +40,12 @@ def test_teacher_labels_only_the_augmented_rows():
     assert labels == [1, 0, 0, 1]
 
 
-@pytest.mark.parametrize("copies, fraction", [(-1, 0.15), (1, 0.0), (1, 1.5)])
-def test_bad_augmentation_settings_are_refused(copies, fraction):
-    with pytest.raises(CompressError, match="--augment"):
-        check_augment(AugmentConfig(augment=copies, augment_fraction=fraction))
+@pytest.mark.parametrize("copies, fraction, message", [
+    (-1, 0.15, "--augment must be at least 0, got -1"),
+    (1, 0.0, "--augment-fraction must be above 0 and at most 1, got 0.0"),
+    (1, 1.5, "--augment-fraction must be above 0 and at most 1, got 1.5"),
+])
+def test_bad_augmentation_settings_are_refused(copies, fraction, message):
+    with pytest.raises(CompressError) as error:
+        AugmentConfig(augment=copies, augment_fraction=fraction)
+    assert str(error.value) == message

@@ -131,6 +131,38 @@ def test_pickled_weights_without_allow_pickle(tiny_bert, tmp_path, capsys):
     assert entries(tmp_path) == ["data", "model"]
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--learning-rate", "-1", "--learning-rate must be above 0, got -1.0"),
+    ("--batch-size", "0", "--batch-size must be at least 1, got 0"),
+    ("--warmup-ratio", "1.5", "--warmup-ratio must be at least 0 and at most 1, got 1.5"),
+    ("--seed", "-1", "--seed must be at least 0 and at most 4294967295, got -1"),
+])
+def test_a_number_outside_its_range_is_one_line_before_any_work(tiny_bert, tmp_path, capsys, option, value, message):
+    data = write_split_dir(tmp_path / "data")
+    assert main(finetune_args(tiny_bert, data, tmp_path / "out", option, value)) == 2
+    assert_one_error_line(capsys, message)
+    assert entries(tmp_path) == ["data"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["distill", "--teacher", "t", "--temperature", "0", "-o", "out"], "--temperature must be above 0, got 0.0"),
+    (["prune", "--model", "m", "--head-ratio", "1", "-o", "out"], "--head-ratio must be at least 0 and below 1, got 1.0"),
+    (["export", "--model", "m", "--parity-batch-sizes", "8", "0", "-o", "out"],
+     "--parity-batch-sizes must be at least 1, got 0"),
+    (["quantize", "--model", "m", "--calibration-examples", "0", "-o", "out"],
+     "--calibration-examples must be at least 1, got 0"),
+    (["bench", "m", "--min-runs", "0"], "--min-runs must be at least 1, got 0"),
+    (["check", "c.json", "--baseline", "b.json", "--max-flip-rate", "2"],
+     "--max-flip-rate must be at least 0 and at most 1, got 2.0"),
+])
+def test_every_command_refuses_a_number_outside_its_range_in_one_line(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"compress {argv[0]}: error: {message}"]
+    assert entries(tmp_path) == []
+
+
 def test_existing_output_without_overwrite_is_left_untouched(tiny_bert, tmp_path, capsys):
     data = write_split_dir(tmp_path / "data")
     (tmp_path / "out").mkdir()

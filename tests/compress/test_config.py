@@ -1,27 +1,29 @@
-"""compress.config: one dataclass drives --help, CLI parsing and recipe validation."""
+"""compress.config: one dataclass drives --help, CLI parsing, recipe validation and the range of every number."""
 
 import argparse
+import dataclasses
+import typing
 from dataclasses import dataclass
 
 import pytest
 
-from compress.config import add_arguments, from_args, from_mapping, option, to_dict
+from compress.config import Interval, Settings, add_arguments, from_args, from_mapping, option, to_dict
 from compress.errors import CompressError
 from compress.finetune import FinetuneConfig
 
 
 @dataclass
-class Example:
+class Example(Settings):
     """Settings covering every kind of field a stage uses."""
 
-    steps: int = option(10, "steps")
-    rate: float = option(0.5, "rate")
+    steps: int = option(10, "steps", interval="[1, inf)")
+    rate: float = option(0.5, "rate", interval="[0, 1]")
     name: str = option("x", "name")
     limit: int | None = option(None, "optional limit")
     fast: bool = option(True, "go fast")
     verbose: bool = option(False, "talk")
     method: str = option("dynamic", "method", choices=("dynamic", "static"))
-    layers: list[int] = option([1, 2], "layers to keep")
+    layers: list[int] = option([1, 2], "layers to keep", interval="[0, inf)")
     keep: list[int] | None = option(None, "optional list")
 
 
@@ -99,12 +101,13 @@ def test_command_line_refuses_a_bad_choice_and_a_bad_type():
         assert exit.value.code == 2
 
 
-def test_help_shows_each_option_with_its_default():
+def test_help_shows_each_option_with_its_default_and_range():
     parser = argparse.ArgumentParser()
     add_arguments(parser, FinetuneConfig)
-    text = parser.format_help()
+    text = " ".join(parser.format_help().split())
     assert "--max-train-examples" in text and "--no-group-by-length" in text
-    assert "(default: 5e-05)" in text
+    assert "peak AdamW learning rate (default: 5e-05; above 0)" in text
+    assert "(default: 0.06; at least 0 and at most 1)" in text
 
 
 def test_finetune_settings_parse_kebab_case_options():
@@ -112,3 +115,99 @@ def test_finetune_settings_parse_kebab_case_options():
                       "--allow-pickle"], FinetuneConfig)
     assert (settings.data, settings.text_column, settings.max_steps) == ("d.tsv", "review", 4)
     assert settings.learning_rate == 1e-4 and settings.allow_pickle is True
+
+
+# Ranges
+
+@pytest.mark.parametrize("text, inside, outside, words", [
+    ("[1, inf)", [1, 2, 10**9], [0, 0.999, -1], "at least 1"),
+    ("(0, inf)", [1e-12, 5], [0, -1e-12], "above 0"),
+    ("[0, 1]", [0, 0.5, 1], [-0.01, 1.01], "at least 0 and at most 1"),
+    ("(0, 1]", [1e-9, 1], [0, 1.5], "above 0 and at most 1"),
+    ("[0, 1)", [0, 0.999], [1, -0.5], "at least 0 and below 1"),
+    ("(-inf, 5]", [-1e9, 5], [5.001], "at most 5"),
+])
+def test_an_interval_holds_exactly_its_numbers_and_says_so_in_words(text, inside, outside, words):
+    interval = Interval.parse(text)
+    assert all(v in interval for v in inside) and not any(v in interval for v in outside)
+    assert interval.describe() == words
+
+
+@pytest.mark.parametrize("text", ["1, inf", "[1 inf)", "[2, 1]", "{0, 1}"])
+def test_a_malformed_interval_fails_where_the_option_is_declared(text):
+    with pytest.raises(ValueError):
+        option(1, "x", interval=text)
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"steps": 0}, "--steps must be at least 1, got 0"),
+    ({"rate": 1.5}, "--rate must be at least 0 and at most 1, got 1.5"),
+    ({"layers": [0, -2]}, "--layers must be at least 0, got -2"),
+    ({"method": "int4"}, "--method must be one of dynamic, static, got 'int4'"),
+])
+def test_settings_built_in_python_refuse_a_value_outside_its_range_or_choices(values, expected):
+    with pytest.raises(CompressError) as error:
+        Example(**values)
+    assert str(error.value) == expected
+
+
+def test_optional_numbers_may_be_empty_and_replace_is_checked_too():
+    assert Example(limit=None).limit is None
+    with pytest.raises(CompressError, match="--steps must be at least 1, got -3"):
+        dataclasses.replace(Example(), steps=-3)
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("steps", 0, "quick.yaml, line 4: 'steps' must be at least 1, got 0"),
+    ("rate", -1, "quick.yaml, line 4: 'rate' must be at least 0 and at most 1, got -1.0"),
+    ("layers", [1, -1], "quick.yaml, line 4: 'layers' must be at least 0, got -1"),
+    ("layers", [1, "two"], "quick.yaml, line 4: 'layers' must be at least 0, got 'two'"),
+])
+def test_a_recipe_value_outside_its_range_names_file_line_and_key(key, value, expected):
+    with pytest.raises(CompressError) as error:
+        from_mapping(Example, {key: value}, where="quick.yaml", lines={key: 4})
+    assert str(error.value) == expected
+
+
+def test_the_command_line_refuses_a_value_outside_its_range_in_one_line():
+    with pytest.raises(CompressError, match="^--rate must be at least 0 and at most 1, got 2.0$"):
+        parse(["--rate", "2"])
+
+
+def settings_classes():
+    from compress.distill import DistillConfig
+    from compress.export import ExportConfig
+    from compress.prune import PruneConfig
+    from compress.quantize import QuantizeConfig
+    from eval.bench import BenchConfig
+    from eval.check import Tolerances
+
+    return [FinetuneConfig, DistillConfig, PruneConfig, ExportConfig, QuantizeConfig, BenchConfig, Tolerances]
+
+
+def owner(cls, name):
+    """The class whose own annotations declare field `name` (the last to redeclare it)."""
+    return next(c for c in cls.__mro__ if name in c.__dict__.get("__annotations__", {}))
+
+
+def test_every_numeric_option_of_every_stage_declares_its_range():
+    from compress.data import DataConfig
+
+    unbounded = []
+    for cls in settings_classes():
+        assert issubclass(cls, Settings), f"{cls.__name__} does not check its ranges"
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if owner(cls, f.name) is DataConfig:
+                continue  # DataConfig's ranges are declared with its own rework of the data settings
+            kinds = {a for a in typing.get_args(hints[f.name]) or [hints[f.name]] if a is not type(None)}
+            items = {i for k in kinds for i in typing.get_args(k)} if any(typing.get_origin(k) is list
+                                                                            for k in kinds) else kinds
+            if items & {int, float} and not f.metadata.get("choices") and not f.metadata.get("interval"):
+                unbounded.append(f"{cls.__name__}.{f.name}")
+    assert unbounded == []
+
+
+def test_every_default_lies_inside_its_own_range():
+    for cls in settings_classes():
+        cls()  # building checks every field

@@ -311,7 +311,7 @@ def unknown_operator_type(tiny_onnx, tmp_path):
 
 
 def negative_budget(tiny_onnx, tmp_path):
-    return tiny_onnx, {"max_accuracy_drop": -1.0}, "must not be negative"
+    return tiny_onnx, {"max_accuracy_drop": -1.0}, "--max-accuracy-drop must be at least 0, got -1.0"
 
 
 def no_companion_files(tiny_onnx, tmp_path):
