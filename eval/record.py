@@ -12,7 +12,8 @@ Schema `compress.bench/1` (top level):
     size        {file_bytes, parameters, size_ratio (baseline bytes / this)}
     memory      {baseline_rss_mb, loaded_rss_mb, peak_rss_mb, peak_increment_mb[, gpu_peak_mb, gpu_method]}
     accuracy    {metrics {accuracy, f1, mcc, n}, accuracy_delta_points, agreement, predictions, probabilities}
-    scorecard   {fidelity {agreement, flips, flip_rate, flips_by_direction, kl_mean, kl_max},
+    scorecard   {fidelity {agreement, flips, flip_rate, flips_by_direction ("a->b": count, the directions
+                 that occur, most first), kl_mean, kl_max},
                  calibration {ece, bins, mean_confidence, accuracy, reliability [bins]},
                  robustness [{perturbation, rate, accuracy, drop_points}],
                  out_of_domain [{data, origin, accuracy, f1, mcc, n}]}   (when accuracy is scored)

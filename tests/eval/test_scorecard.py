@@ -4,29 +4,66 @@ import random
 
 import numpy as np
 import pytest
+from scipy.stats import entropy
 
 from compress.data import LabelledText
 from eval import robustness
 from eval.calibration import calibration
 from eval.check import Tolerances, check
 from eval.fidelity import fidelity
+from eval.report import scorecard_table
 from tests.eval.records import record
 
-
-def test_a_model_compared_with_itself_agrees_fully_with_zero_flips_and_zero_kl():
-    probs = np.random.default_rng(0).dirichlet([1, 1], size=200)
-    out = fidelity(probs, probs, ["negative", "positive"])
-    assert out["agreement"] == 1.0 and out["flips"] == 0 and out["flip_rate"] == 0.0
-    assert out["kl_mean"] == pytest.approx(0.0, abs=1e-9)
-    assert out["flips_by_direction"] == {"negative->positive": 0, "positive->negative": 0}
+# Three classes, four rows: rows 0 and 1 flip a->b, row 2 flips c->a, row 3 is unchanged.
+BASE = [[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.2, 0.7, 0.1]]
+VARIANT = [[0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.6, 0.2, 0.2], [0.2, 0.7, 0.1]]
 
 
-def test_flips_are_counted_per_direction():
+def test_fidelity_gives_the_known_agreement_flips_and_kl_divergence():
+    out = fidelity(BASE, VARIANT, ["a", "b", "c"])
+    assert out["agreement"] == 0.25 and out["flips"] == 3 and out["flip_rate"] == 0.75
+    assert out["flips_by_direction"] == {"a->b": 2, "c->a": 1}
+    kl = [entropy(p, q) for p, q in zip(BASE, VARIANT)]  # scipy's KL(p || q), an independent implementation
+    assert kl[3] == 0 and out["kl_mean"] == pytest.approx(np.mean(kl), rel=1e-9)
+    assert out["kl_max"] == pytest.approx(max(kl), rel=1e-9)
+
+
+def test_flips_list_only_the_directions_that_occur_most_first_in_label_order_on_ties():
     base = [[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]]
     other = [[0.2, 0.8], [0.7, 0.3], [0.6, 0.4], [0.9, 0.1]]
-    out = fidelity(base, other, ["neg", "pos"])
-    assert out["flips_by_direction"] == {"neg->pos": 1, "pos->neg": 2}
-    assert out["agreement"] == 0.25 and out["kl_mean"] > 0
+    assert list(fidelity(base, other, ["neg", "pos"])["flips_by_direction"].items()) == [("pos->neg", 2),
+                                                                                         ("neg->pos", 1)]
+    tied = fidelity([[0.9, 0.1], [0.1, 0.9]], [[0.1, 0.9], [0.9, 0.1]], ["neg", "pos"])["flips_by_direction"]
+    assert list(tied) == ["neg->pos", "pos->neg"]
+    assert fidelity(base, base, ["neg", "pos"])["flips_by_direction"] == {}
+
+
+def test_many_classes_record_only_the_directions_that_occur():
+    rng = np.random.default_rng(0)
+    base, other = rng.dirichlet(np.ones(77), size=300), rng.dirichlet(np.ones(77), size=300)
+    out = fidelity(base, other, [f"intent{i}" for i in range(77)])
+    assert sum(out["flips_by_direction"].values()) == out["flips"] == int((base.argmax(-1) != other.argmax(-1)).sum())
+    assert 0 < len(out["flips_by_direction"]) <= out["flips"] < 77 * 76
+    assert all(n > 0 for n in out["flips_by_direction"].values())
+
+
+def carded(name, flips_by_direction):
+    def update(v):
+        v["scorecard"] = {"fidelity": {"agreement": 0.9, "flips": sum(flips_by_direction.values()),
+                                       "flips_by_direction": flips_by_direction, "kl_mean": 0.01},
+                          "calibration": {"ece": 0.05, "mean_confidence": 0.9, "accuracy": 0.88},
+                          "robustness": [], "out_of_domain": []}
+    return {name: update}
+
+
+def test_the_scorecard_shows_the_flip_total_and_the_three_largest_directions_with_label_names():
+    six = {"balance->refund": 1, "card_lost->card_arrival": 7, "pin->card_lost": 3, "refund->balance": 4,
+           "top_up->pin": 2, "card_arrival->card_lost": 0}
+    variants = record(**carded("int8", six), **carded("teacher", {}))["variants"]
+    rows = {row[0]: row for row in scorecard_table(variants)[1]}
+    assert rows["int8"][2] == ("17 (card_lost->card_arrival: 7, refund->balance: 4, pin->card_lost: 3; "
+                               "3 more in 2 other directions)")
+    assert rows["teacher"][2] == "0"
 
 
 def test_a_perfectly_calibrated_predictor_has_ece_near_zero_and_an_overconfident_one_does_not():
