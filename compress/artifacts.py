@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 from compress import __version__
 from compress.errors import CompressError
+from compress.paths import portable_path
 
 MANIFEST = "manifest.json"
 _LIBRARIES = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-gpu",
@@ -75,13 +76,15 @@ def library_versions() -> dict[str, str]:
 
 
 def write_manifest(directory: Path, stage: str, inputs: dict[str, str | Path], settings: dict[str, Any],
-                   metrics: dict[str, Any], started: float) -> dict[str, Any]:
-    """Record what made this artifact: parent inputs with content hashes, resolved settings, figures."""
+                   metrics: dict[str, Any], started: float, roles: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Record what made this artifact: parent inputs with content hashes, resolved settings, the data roles
+    it read (sizes and row-id hashes), figures."""
     manifest = {
         "stage": stage,
-        "inputs": {name: {"path": str(p), "sha256": hash_path(p) if Path(p).exists() else None}
+        "inputs": {name: {"path": portable_path(p), "sha256": hash_path(p) if Path(p).exists() else None}
                    for name, p in inputs.items()},
         "settings": settings,
+        **({"data_roles": roles} if roles else {}),
         "metrics": metrics,
         "versions": library_versions(),
         "wall_time_s": round(time.time() - started, 2),

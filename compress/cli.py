@@ -116,7 +116,7 @@ def _run_bench(args) -> None:
 def _export(sub) -> None:
     from compress.export import ExportConfig, export
 
-    # Parity reads only the eval split.
+    # Parity reads only the validation role.
     p = _stage_parser(sub, "export", ExportConfig, "export a fine-tuned checkpoint to ONNX, checked against PyTorch",
                       "Export an HF checkpoint directory to ONNX with dynamic batch and sequence axes. Compares the "
                       "ONNX logits with PyTorch's on real examples and fails above tolerance; optionally fuses "
@@ -134,7 +134,7 @@ def _quantize(sub) -> None:
     p = _stage_parser(sub, "quantize", QuantizeConfig, "quantize an ONNX classifier to int8, guarded by its accuracy",
                       "Quantize an exported ONNX model to int8 with ONNX Runtime: dynamic (default) or static QDQ "
                       "with calibration on training examples. Scores the result against the source model on the "
-                      "eval split; with --max-accuracy-drop keeps the most sensitive layers in float32 until the "
+                      "validation role; with --max-accuracy-drop keeps the most sensitive layers in float32 until the "
                       "drop is within budget, or fails. Writes model.onnx, config.json, the tokenizer and "
                       "manifest.json.", "quantized model", skip=("max_train_examples",))
     p.set_defaults(run=_runs(QuantizeConfig, quantize))

@@ -16,15 +16,26 @@ from typing import Any, Iterable, Mapping
 
 from compress.config import option
 from compress.errors import CompressError
+from compress.metrics import METRIC_HELP
+from compress.paths import portable_path
 
 TEXT_COLUMNS = ("sentence", "text", "sentence1", "text_a", "premise", "question1", "question")
 PAIR_COLUMNS = {"sentence1": "sentence2", "text_a": "text_b", "premise": "hypothesis", "question1": "question2",
                 "question": "sentence"}
 LABEL_COLUMNS = ("label", "labels", "label_id", "class")
-SPLIT_ALIASES = {"dev": ("dev", "validation", "valid", "val"), "validation": ("validation", "dev", "valid", "val"),
+SPLIT_ALIASES = {"dev": ("dev", "validation", "valid", "val"), "validation": ("validation", "valid", "val", "dev"),
                  "train": ("train",), "test": ("test",)}
 FILE_SUFFIXES = (".tsv", ".csv", ".jsonl")
-NAMED = {"sst2": {"hub": ("glue", "sst2"), "names": {"0": "negative", "1": "positive"}}}
+# Local copies under $COMPRESS_DATA_DIR/NAME come first; the hub is the fallback users with internet get.
+NAMED = {"sst2": {"hub": ("glue", "sst2"), "splits": ("train", "validation", "test"),
+                  "names": {"0": "negative", "1": "positive"}},
+         "rte": {"hub": ("glue", "rte"), "splits": ("train", "validation", "test"),
+                 "names": {"0": "entailment", "1": "not_entailment"}},
+         "banking77": {"hub": ("PolyAI/banking77",), "splits": ("train", "test")}}
+
+
+class UnlabelledSplit(CompressError):
+    """A split without labels (GLUE's test files): usable for nothing that scores."""
 
 
 @dataclass(frozen=True)
@@ -38,17 +49,30 @@ class Columns:
 
 @dataclass
 class DataConfig:
-    """Where the labelled data comes from and which columns hold what."""
+    """Where the labelled data comes from, which columns hold what, and which rows play which role.
 
-    data: str = option("sst2", "dataset: a .tsv/.csv/.jsonl file, a folder of split files, a saved HF dataset, "
-                               "or a name (sst2: $COMPRESS_DATA_DIR/sst2 if set, else the hub)")
+    Fields left at None are taken from the input model's lineage (the data it was trained on), so
+    every stage of a chain reads the same data with the same train / validation / test carve.
+    """
+
+    data: str | None = option(None, "dataset: a .tsv/.csv/.jsonl file, a folder of split files, a saved HF dataset, "
+                                    "or a name (sst2); default: the input model's data, else sst2")
     text_column: str | None = option(None, "column with the text (default: detect sentence/text/sentence1)")
     text_pair_column: str | None = option(None, "column with the second text of a pair (default: detect sentence2)")
     label_column: str | None = option(None, "column with the label (default: detect label)")
-    train_split: str = option("train", "split to train on (or to calibrate/score importance on)")
-    eval_split: str = option("dev", "split to evaluate on (dev and validation are aliases)")
+    train_split: str | None = option(None, "split to train on (default: train)")
+    validation_split: str | None = option(None, "split every choice is made on (default: a validation split if "
+                                                "the data has one besides dev/test, else carved from train)")
+    test_split: str | None = option(None, "split reported on and never chosen on (default: test if labelled, "
+                                          "else dev/validation, else carved)")
+    validation_fraction: float | None = option(None, "fraction of train carved out as validation (and as test "
+                                                     "from a single file), stratified (default: 0.1)")
+    validation_cap: int | None = option(None, "at most this many rows carved for each role (default: 2000)")
+    split_seed: int | None = option(None, "seed of the carve and the subsets; keep it for a whole chain (default: 0)")
+    metric: str | None = option(None, "metric every choice and budget uses: " + METRIC_HELP + " (default: accuracy)")
     max_train_examples: int | None = option(None, "use a seeded random subset of this many training examples")
-    max_eval_examples: int | None = option(None, "use a seeded random subset of this many evaluation examples")
+    max_eval_examples: int | None = option(None, "use a seeded random subset of this many validation and test "
+                                                 "examples each")
 
     @property
     def columns(self) -> "Columns":
@@ -64,6 +88,7 @@ class LabelledText:
     labels: list[str]
     names: dict[str, str] = field(default_factory=dict)
     origin: str = ""
+    ids: list[str] = field(default_factory=list)  # stable row ids ("dev.tsv#12"), for role hashes and overlap
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -72,9 +97,13 @@ class LabelledText:
         """A seeded random subset of n rows (all rows when n is None or not smaller)."""
         if n is None or n >= len(self):
             return self
-        idx = sorted(random.Random(seed).sample(range(len(self)), n))
-        return LabelledText([self.texts[i] for i in idx], [self.pairs[i] for i in idx] if self.pairs else None,
-                            [self.labels[i] for i in idx], self.names, f"{self.origin}[{n} of {len(self)}]")
+        return self.take(sorted(random.Random(seed).sample(range(len(self)), n)), f"{self.origin}[{n} of {len(self)}]")
+
+    def take(self, rows: list[int], origin: str | None = None) -> "LabelledText":
+        """The rows at positions `rows`, in that order."""
+        return LabelledText([self.texts[i] for i in rows], [self.pairs[i] for i in rows] if self.pairs else None,
+                            [self.labels[i] for i in rows], self.names, self.origin if origin is None else origin,
+                            [self.ids[i] for i in rows] if self.ids else [])
 
 
 @dataclass(frozen=True)
@@ -86,7 +115,7 @@ class LabelSpace:
 
     @classmethod
     def from_data(cls, data: LabelledText) -> "LabelSpace":
-        values = sorted(set(data.labels), key=_label_sort_key)
+        values = sorted(set(data.labels), key=label_sort_key)
         return cls(tuple(values), tuple(data.names.get(v, v) for v in values))
 
     @classmethod
@@ -122,7 +151,7 @@ class LabelSpace:
         return ids
 
 
-def _label_sort_key(value: str) -> tuple[int, Any]:
+def label_sort_key(value: str) -> tuple[int, Any]:
     try:
         return (0, float(value))
     except ValueError:
@@ -138,16 +167,17 @@ def data_location(source: str | os.PathLike) -> Path | None:
 
 
 def load_split(source: str | os.PathLike, split: str = "train", columns: Columns = Columns()) -> LabelledText:
-    """Read one split. `source` is a file, a directory of split files, a saved HF dataset, or a name (sst2)."""
+    """Read one split. `source` is a file (the whole file, whatever `split`), a directory of split files, a
+    saved HF dataset, or a name (sst2, rte, banking77). Raises UnlabelledSplit when the split has no labels."""
     names: dict[str, str] = {}
     if str(source) in NAMED:
         spec = NAMED[str(source)]
-        names = spec["names"]
-        local = Path(os.environ.get("COMPRESS_DATA_DIR", "")) / str(source)
-        if os.environ.get("COMPRESS_DATA_DIR") and local.is_dir():
-            rows, origin = _rows_from_directory(local, split)
+        names = dict(spec.get("names", {}))
+        local = data_location(source)
+        if local is not None:
+            rows, origin, names = _rows_from_directory(local, split, names)
         else:
-            rows, origin = _rows_from_hub(spec["hub"], split)
+            rows, origin, names = _rows_from_hub(spec["hub"], split, names)
     else:
         path = Path(source)
         if not path.exists():
@@ -155,31 +185,31 @@ def load_split(source: str | os.PathLike, split: str = "train", columns: Columns
         if path.is_dir() and _is_saved_hf_dataset(path):
             rows, origin, names = _rows_from_saved_hf(path, split)
         elif path.is_dir():
-            rows, origin = _rows_from_directory(path, split)
+            rows, origin, names = _rows_from_directory(path, split, names)
         else:
-            rows, origin = _rows_from_file(path), str(path)
+            rows, origin = _rows_from_file(path), portable_path(path)
     return _to_labelled(rows, columns, names, origin)
 
 
-def load_task(source: str | os.PathLike, columns: Columns = Columns(), train_split: str = "train",
-              eval_split: str = "dev", max_train: int | None = None, max_eval: int | None = None,
-              seed: int = 0) -> tuple[LabelledText, LabelledText, LabelSpace]:
-    """Train and eval splits plus the label space taken from train; eval labels must all occur in train."""
-    train = load_split(source, train_split, columns).sample(max_train, seed)
-    dev = load_split(source, eval_split, columns).sample(max_eval, seed)
-    space = LabelSpace.from_data(train)
-    unseen = sorted(set(dev.labels) - set(train.labels), key=_label_sort_key)
-    if unseen:
-        raise CompressError(f"{eval_split} split has label(s) {', '.join(unseen)} that the {train_split} split "
-                            f"never has ({dev.origin})")
-    if (dev.pairs is None) != (train.pairs is None):
-        raise CompressError(f"{train_split} and {eval_split} splits disagree on whether examples are text pairs")
-    return train, dev, space
+def split_names(source: str | os.PathLike) -> list[str] | None:
+    """The splits a source has, by their own names; None for a single file (one pool of rows)."""
+    if str(source) in NAMED:
+        local = data_location(source)
+        return _directory_splits(local) if local is not None else list(NAMED[str(source)]["splits"])
+    path = Path(source)
+    if not path.exists():
+        raise CompressError(f"dataset {source} not found (a file, a directory, or one of: {', '.join(NAMED)})")
+    if path.is_dir() and _is_saved_hf_dataset(path):
+        import datasets
+
+        loaded = datasets.load_from_disk(str(path))
+        return list(loaded) if isinstance(loaded, datasets.DatasetDict) else None
+    return _directory_splits(path) if path.is_dir() else None
 
 
-def load_task_from(config: DataConfig, seed: int = 0) -> tuple[LabelledText, LabelledText, LabelSpace]:
-    return load_task(config.data, config.columns, config.train_split, config.eval_split,
-                     config.max_train_examples, config.max_eval_examples, seed)
+def _directory_splits(path: Path) -> list[str]:
+    known = {alias for aliases in SPLIT_ALIASES.values() for alias in aliases}
+    return sorted({f.stem for f in path.iterdir() if f.suffix in FILE_SUFFIXES and f.stem in known})
 
 
 def _is_saved_hf_dataset(path: Path) -> bool:
@@ -195,14 +225,19 @@ def _rows_from_saved_hf(path: Path, split: str) -> tuple[list[dict], str, dict[s
         if name is None:
             raise CompressError(f"saved dataset {path} has no {split!r} split (it has: {', '.join(loaded)})")
         loaded = loaded[name]
-    names = {}
+    return list(loaded), f"{portable_path(path)}[{split}]", _class_names(loaded)
+
+
+def _class_names(loaded) -> dict[str, str]:
+    import datasets
+
     for feature in loaded.features.values():
         if isinstance(feature, datasets.ClassLabel):
-            names = {str(i): n for i, n in enumerate(feature.names)}
-    return list(loaded), f"{path}[{split}]", names
+            return {str(i): n for i, n in enumerate(feature.names)}
+    return {}
 
 
-def _rows_from_hub(hub: tuple[str, str], split: str) -> tuple[list[dict], str]:
+def _rows_from_hub(hub: tuple[str, ...], split: str, names: dict[str, str]) -> tuple[list[dict], str, dict[str, str]]:
     import datasets
 
     hub_split = {"dev": "validation"}.get(split, split)
@@ -211,15 +246,19 @@ def _rows_from_hub(hub: tuple[str, str], split: str) -> tuple[list[dict], str]:
     except Exception as exc:  # network errors come in many types; the user needs the one line
         raise CompressError(f"could not load {'/'.join(hub)} [{hub_split}] from the hub ({exc.__class__.__name__}); "
                             "set COMPRESS_DATA_DIR to a folder holding a local copy") from exc
-    return list(loaded), f"hub:{'/'.join(hub)}[{hub_split}]"
+    return list(loaded), f"hub:{'/'.join(hub)}[{hub_split}]", names or _class_names(loaded)
 
 
-def _rows_from_directory(path: Path, split: str) -> tuple[list[dict], str]:
+def _rows_from_directory(path: Path, split: str, names: dict[str, str]) -> tuple[list[dict], str, dict[str, str]]:
+    """A split's file in a folder; a labels.tsv beside it (columns label, name) names the labels."""
+    named = path / "labels.tsv"
+    if not names and named.exists():
+        names = {str(r.get("label", "")).strip(): str(r.get("name", "")).strip() for r in _rows_from_file(named)}
     for name in SPLIT_ALIASES.get(split, (split,)):
         for suffix in FILE_SUFFIXES:
             candidate = path / f"{name}{suffix}"
             if candidate.exists():
-                return _rows_from_file(candidate), str(candidate)
+                return _rows_from_file(candidate), portable_path(candidate), names
     raise CompressError(f"no {split} split in {path} (looked for {split}.tsv/.csv/.jsonl and aliases)")
 
 
@@ -227,7 +266,9 @@ def _rows_from_file(path: Path) -> list[dict]:
     suffix = path.suffix.lower()
     if suffix not in FILE_SUFFIXES:
         raise CompressError(f"{path}: unsupported file type {suffix!r} (use .tsv, .csv or .jsonl)")
-    with open(path, newline="", encoding="utf-8") as fh:
+    # utf-8-sig drops a leading byte-order mark (GLUE's MRPC files, spreadsheet exports), which would otherwise
+    # stick to the first column's name; newline="" lets the csv reader take CRLF line ends as well as LF.
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         if suffix == ".jsonl":
             return [_json_row(line, path, n) for n, line in enumerate(fh, 1) if line.strip()]
         # GLUE TSVs are unquoted; a quoting reader would swallow rows around any '"'.
@@ -275,6 +316,9 @@ def _to_labelled(rows: list[dict], columns: Columns, names: dict[str, str], orig
     # A column whose pair partner is present comes first: QNLI has both `question` and `sentence`.
     paired = [t for t in TEXT_COLUMNS if PAIR_COLUMNS.get(t) in available]
     text = _pick(available, columns.text, paired + list(TEXT_COLUMNS), "text", origin)
+    if columns.label is None and not any(c in available for c in LABEL_COLUMNS):
+        raise UnlabelledSplit(f"{origin}: cannot find a label column (columns: {', '.join(available)}); name it "
+                              "with --label-column")
     label = _pick(available, columns.label, LABEL_COLUMNS, "label", origin)
     pair = columns.text_pair
     if pair is not None:
@@ -282,12 +326,20 @@ def _to_labelled(rows: list[dict], columns: Columns, names: dict[str, str], orig
     elif columns.text is None and PAIR_COLUMNS.get(text) in available:
         pair = PAIR_COLUMNS[text]
     texts, pairs, labels = [], [] if pair else None, []
-    for n, row in enumerate(rows):
+    missing = [n for n, row in enumerate(rows) if _no_label(row.get(label))]
+    if len(missing) == len(rows):  # GLUE's test splits: every label hidden (-1 on the hub)
+        raise UnlabelledSplit(f"{origin}: no row has a label in column {label!r}")
+    if missing:
+        raise CompressError(f"{origin}: row {missing[0] + 1} has no label in column {label!r}")
+    for row in rows:
         value = row.get(label)
-        if value is None or str(value).strip() == "" or (isinstance(value, int) and value < 0):
-            raise CompressError(f"{origin}: row {n + 1} has no label in column {label!r}")
         texts.append(str(row.get(text) or ""))
         if pairs is not None:
             pairs.append(str(row.get(pair) or ""))
         labels.append(str(value).strip())
-    return LabelledText(texts, pairs, labels, dict(names), origin)
+    tag = origin.replace(os.sep, "/").rsplit("/", 1)[-1]
+    return LabelledText(texts, pairs, labels, dict(names), origin, [f"{tag}#{n}" for n in range(len(rows))])
+
+
+def _no_label(value: Any) -> bool:
+    return value is None or str(value).strip() == "" or (isinstance(value, int) and value < 0)

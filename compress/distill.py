@@ -23,9 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from compress.artifacts import check_output_dir
-from compress.augment import AugmentConfig, augment_for, check_augment, teacher_labelled
+from compress.augment import AugmentConfig, augment_for, teacher_labelled
 from compress.config import option
-from compress.data import DataConfig, LabelSpace, load_task_from
+from compress.data import DataConfig, LabelSpace
+from compress.metrics import Metric
+from compress.roles import load_roles, resolve_data
 from compress.errors import CompressError
 from compress.losses import attention_kl, hidden_state_mse, soft_target_kl
 from compress.models import load_classifier, load_tokenizer, resolve_model
@@ -42,23 +44,26 @@ class DistillConfig(TrainConfig, DataConfig, AugmentConfig):
     teacher: str | None = option(None, "fine-tuned teacher: an HF checkpoint directory (required); the student "
                                        "is cut from it and uses its labels and tokenizer")
     student_layers: int | None = option(None, "encoder layers of the student, fewer than the teacher's "
-                                              f"(default: {DEFAULT_STUDENT_LAYERS}, or as many as --student-layer-ids)")
+                                              f"(default: {DEFAULT_STUDENT_LAYERS}, or as many as --student-layer-ids)",
+                                              interval="[1, inf)")
     student_layer_ids: list[int] = option([], "zero-based teacher layers the student's layers are copied from, in "
                                               "order; none given: the top layer of each of N near-equal blocks, "
-                                              "e.g. 6->3: 1 3 5, 6->2: 2 5, 6->1: 5, 12->4: 2 5 8 11")
+                                              "e.g. 6->3: 1 3 5, 6->2: 2 5, 6->1: 5, 12->4: 2 5 8 11",
+                                              interval="[0, inf)")
     ce_weight: float = option(0.5, "weight of cross-entropy on the hard labels; --kd-weight 0 --ce-weight 1 is "
                                    "plain fine-tuning of the same student initialisation (the no-distillation "
-                                   "baseline)")
+                                   "baseline)", interval="[0, inf)")
     kd_weight: float = option(0.5, "weight of the KL divergence to the teacher's softened class distribution at "
-                                   "--temperature, scaled by T^2 (Hinton et al.)")
+                                   "--temperature, scaled by T^2 (Hinton et al.)", interval="[0, inf)")
     temperature: float = option(2.0, "softmax temperature of the soft-target term; higher spreads the teacher's "
-                                     "probability over more classes")
+                                     "probability over more classes", interval="(0, inf)")
     hidden_weight: float = option(0.0, "weight of the MSE between hidden states: embedding output with embedding "
                                        "output, each student layer with the teacher layer it was copied from; "
-                                       "runs the teacher on every step")
+                                       "runs the teacher on every step", interval="[0, inf)")
     attention_weight: float = option(0.0, "weight of MiniLM-style attention transfer: KL between the teacher's and "
                                           "the student's last-layer self-attention distributions; switches both "
-                                          "models to eager attention (slower) and runs the teacher on every step")
+                                          "models to eager attention (slower) and runs the teacher on every step",
+                                          interval="[0, inf)")
     cache_teacher: bool = option(True, "compute the teacher's logits for all training rows once, up front, so "
                                        "training steps skip the teacher (default: on); it still runs every step "
                                        "when --hidden-weight or --attention-weight is on, because caching its "
@@ -165,18 +170,12 @@ class DistillLoss:
 
 
 def checked_weights(config: DistillConfig) -> dict[str, float]:
-    """The loss weights by term, after checking them and the other numeric settings."""
+    """The loss weights by term, after checking that at least one is on (each is non-negative by its range)."""
     weights = {"ce": config.ce_weight, "kd": config.kd_weight, "hidden": config.hidden_weight,
                "attention": config.attention_weight}
-    negative = [term for term, w in weights.items() if w < 0]
-    if negative:
-        raise CompressError(f"--{negative[0]}-weight must not be negative")
     if not any(weights.values()):
         raise CompressError("all loss weights are zero; give at least one of --ce-weight, --kd-weight, "
                             "--hidden-weight, --attention-weight")
-    if config.temperature <= 0:
-        raise CompressError(f"--temperature must be positive, got {config.temperature}")
-    check_augment(config)
     return weights
 
 
@@ -210,8 +209,11 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     teacher_layers = encoder_layers(teacher, f"teacher {config.teacher}")
     layer_ids = choose_layer_ids(config, len(teacher_layers))
     tokenizer = load_tokenizer(source)
-    train_data, eval_data, _ = load_task_from(config, config.seed)
+    config = resolve_data(config, config.teacher)
+    roles = load_roles(config)
+    train_data, eval_data = roles.train, roles.validation
     labels = LabelSpace.from_id2label(teacher.config.id2label)
+    metric = Metric.parse(config.metric, labels.names)
     originals = len(train_data)
     train_data = augment_for(config, train_data, tokenizer, config.seed)
     train_features = featurize(tokenizer, train_data, labels, config.max_length)
@@ -232,10 +234,11 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
         teacher_labelled(train_features.labels, teacher_logits, originals)
     loss = DistillLoss(weights, config.temperature, teacher, layer_ids,
                        torch.from_numpy(teacher_logits).to(device) if cache else None)
-    teacher_eval = evaluate(teacher, eval_features, pad_id, config.eval_batch_size, device)
-    result = train(student, train_features, eval_features, pad_id, config, loss, description="distill")
+    teacher_eval = evaluate(teacher, eval_features, pad_id, config.eval_batch_size, device, metric)
+    result = train(student, train_features, eval_features, pad_id, config, loss, description="distill", metric=metric)
 
     metrics = {**result.summary(), "train_examples": originals, "augmented_examples": len(train_features) - originals,
                "eval_examples": len(eval_data), "teacher_eval": teacher_eval, "teacher_layers": len(teacher_layers),
                "student_layer_ids": layer_ids, "teacher_cached": cache}
-    return save_trained(output_dir, overwrite, "distill", student, tokenizer, source, config, metrics, started)
+    return save_trained(output_dir, overwrite, "distill", student, tokenizer, source, config, metrics, started,
+                        roles.summary())

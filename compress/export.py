@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
-from compress.config import option, to_dict
-from compress.data import DataConfig, LabelSpace, load_split
+from compress.config import Settings, option, to_dict
+from compress.data import DataConfig, LabelledText, LabelSpace
+from compress.roles import load_roles, resolve_data
 from compress.errors import CompressError
 from compress.models import load_classifier, load_tokenizer, resolve_model
 from compress.onnx_model import MODEL_FILE, onnx_logits, session
@@ -31,18 +32,19 @@ FUSED_OPERATORS = ("Attention", "MultiHeadAttention", "EmbedLayerNormalization",
 
 
 @dataclass
-class ExportConfig(DataConfig):
+class ExportConfig(DataConfig, Settings):
     """Settings of `compress export`; the data settings choose the real examples of the parity check."""
 
     model: str | None = option(None, "fine-tuned checkpoint directory to export")
-    max_eval_examples: int | None = option(128, "examples of the eval split the ONNX logits are compared with "
-                                                "PyTorch's on (all when empty)")
-    opset: int = option(17, "ONNX opset version")
-    max_length: int = option(128, "tokens per parity example; longer inputs are truncated")
+    max_eval_examples: int | None = option(128, "validation examples the ONNX logits are compared with PyTorch's "
+                                                "on (all when empty)", interval="[1, inf)")
+    opset: int = option(17, "ONNX opset version", interval="[1, inf)")
+    max_length: int = option(128, "tokens per parity example; longer inputs are truncated", interval="[5, inf)")
     parity_batch_sizes: list[int] = option([1, 8, 32], "batch sizes of the parity check; batches are padded to "
-                                                       "their longest row, so each size also tests other lengths")
+                                                       "their longest row, so each size also tests other lengths",
+                                                       interval="[1, inf)")
     parity_tolerance: float = option(1e-4, "largest absolute logit difference from PyTorch allowed for the "
-                                           "float32 graph, plain and optimized")
+                                           "float32 graph, plain and optimized", interval="[0, inf)")
     optimize: bool = option(False, "fuse attention, LayerNorm and GELU with ONNX Runtime's transformer optimizer")
     fuse_embeddings: bool = option(False, "with --optimize: also fuse the embedding lookups and their LayerNorm "
                                           "into one EmbedLayerNormalization; off by default because int8 then "
@@ -58,7 +60,8 @@ class ExportConfig(DataConfig):
     fp16: bool = option(False, "convert the graph to float16 for GPU inference (inputs and logits keep their "
                                "types)")
     fp16_parity_tolerance: float = option(5e-2, "largest absolute logit difference from PyTorch allowed for the "
-                                                "float16 graph (float16 keeps ~3 significant digits)")
+                                                "float16 graph (float16 keeps ~3 significant digits)",
+                                                interval="[0, inf)")
     allow_pickle: bool = option(False, "allow loading pickled (.bin) weights, which can run code; only for "
                                        "trusted files")
 
@@ -69,13 +72,15 @@ def export(config: ExportConfig, output_dir: str | Path, overwrite: bool = False
     check_output_dir(Path(output_dir), overwrite)
     if not config.model:
         raise CompressError("export needs --model, the checkpoint directory to export")
-    if not config.parity_batch_sizes or min(config.parity_batch_sizes) < 1:
-        raise CompressError("--parity-batch-sizes must list positive batch sizes")
+    if not config.parity_batch_sizes:
+        raise CompressError("--parity-batch-sizes must list at least one batch size")
+    config = resolve_data(config, config.model)
     source = resolve_model(config.model, config.allow_pickle)
     tokenizer = load_tokenizer(source)
     # Eager attention: ONNX Runtime's attention fusion was only seen to match the eager MatMul/Softmax graph.
     model = load_classifier(source, allow_pickle=config.allow_pickle, attn_implementation="eager").eval()
-    features = _parity_features(config, tokenizer)
+    roles = load_roles(config)
+    features = _parity_features(roles.validation, config, tokenizer)
     pad_id = tokenizer.pad_token_id
     reference = {size: predict_logits(model, features, pad_id, size) for size in config.parity_batch_sizes}
 
@@ -98,11 +103,10 @@ def export(config: ExportConfig, output_dir: str | Path, overwrite: bool = False
         metrics["model_mb"] = round(file.stat().st_size / 2**20, 2)
         model.config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        return write_manifest(tmp, "export", {"model": source}, to_dict(config), metrics, started)
+        return write_manifest(tmp, "export", {"model": source}, to_dict(config), metrics, started, roles.summary())
 
 
-def _parity_features(config: ExportConfig, tokenizer) -> Features:
-    data = load_split(config.data, config.eval_split, config.columns).sample(config.max_eval_examples)
+def _parity_features(data: LabelledText, config: ExportConfig, tokenizer) -> Features:
     # Parity compares logits only, so the labels need merely to encode, whatever the model's own label set.
     return featurize(tokenizer, data, LabelSpace.from_data(data), config.max_length)
 

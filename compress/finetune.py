@@ -9,8 +9,10 @@ from typing import Any
 
 from compress.artifacts import check_output_dir
 from compress.config import option
-from compress.data import DataConfig, load_task_from
+from compress.data import DataConfig
+from compress.metrics import Metric
 from compress.models import load_classifier, load_tokenizer, resolve_model
+from compress.roles import load_roles, resolve_data
 from compress.training import TrainConfig, featurize, save_trained, train
 
 
@@ -26,12 +28,16 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     """Fine-tune `config.model` on `config.data`; write the best checkpoint, metrics.json and a manifest."""
     started = time.time()
     check_output_dir(Path(output_dir), overwrite)
-    train_data, eval_data, labels = load_task_from(config, config.seed)
+    config = resolve_data(config, config.model)
+    roles = load_roles(config)
+    labels = roles.labels
     source = resolve_model(config.model, config.allow_pickle)
     tokenizer = load_tokenizer(source)
     model = load_classifier(source, labels, config.allow_pickle)
-    train_features = featurize(tokenizer, train_data, labels, config.max_length)
-    eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
-    result = train(model, train_features, eval_features, tokenizer.pad_token_id, config, description="finetune")
-    metrics = {**result.summary(), "train_examples": len(train_data), "eval_examples": len(eval_data)}
-    return save_trained(output_dir, overwrite, "finetune", model, tokenizer, source, config, metrics, started)
+    train_features = featurize(tokenizer, roles.train, labels, config.max_length)
+    eval_features = featurize(tokenizer, roles.validation, labels, config.max_length)
+    result = train(model, train_features, eval_features, tokenizer.pad_token_id, config, description="finetune",
+                   metric=Metric.parse(config.metric, labels.names))
+    metrics = {**result.summary(), "train_examples": len(roles.train), "eval_examples": len(roles.validation)}
+    return save_trained(output_dir, overwrite, "finetune", model, tokenizer, source, config, metrics, started,
+                        roles.summary())

@@ -32,9 +32,11 @@ import torch
 import torch.nn.functional as F
 
 from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
-from compress.augment import AugmentConfig, augment_for, check_augment, teacher_labelled
-from compress.config import check_choices, option, to_dict
-from compress.data import DataConfig, LabelledText, LabelSpace, data_location, load_split, load_task_from
+from compress.augment import AugmentConfig, augment_for, teacher_labelled
+from compress.config import Settings, option, to_dict
+from compress.data import DataConfig, LabelledText, LabelSpace, data_location
+from compress.metrics import Metric
+from compress.roles import load_roles, resolve_data
 from compress.distill import DistillLoss, keep_layers, load_fine_tuned
 from compress.errors import CompressError
 from compress.importance import METHODS, Scores, bert_layers, importance
@@ -52,13 +54,16 @@ class PruneConfig(TrainConfig, DataConfig, AugmentConfig):
     """Settings of `compress prune`; the training settings drive recovery, whose length is --recovery-epochs."""
 
     model: str | None = option(None, "fine-tuned classifier checkpoint directory to prune")
-    head_ratio: float | None = option(None, "fraction of the attention heads to remove, in [0, 1)")
-    heads: int | None = option(None, "number of attention heads to remove (instead of --head-ratio)")
-    ffn_ratio: float | None = option(None, "fraction of each layer's FFN intermediate neurons to remove, in [0, 1)")
+    head_ratio: float | None = option(None, "fraction of the attention heads to remove", interval="[0, 1)")
+    heads: int | None = option(None, "number of attention heads to remove (instead of --head-ratio)",
+                               interval="[0, inf)")
+    ffn_ratio: float | None = option(None, "fraction of each layer's FFN intermediate neurons to remove",
+                                     interval="[0, 1)")
     ffn_neurons: int | None = option(None, "FFN intermediate neurons to remove in all (instead of --ffn-ratio), "
                                            "rounded to a multiple of the layer count: every layer keeps the same "
-                                           "width, which plain transformers needs to reload the model")
-    layers_to_drop: int = option(0, "whole encoder layers to remove, the least important first")
+                                           "width, which plain transformers needs to reload the model",
+                                           interval="[0, inf)")
+    layers_to_drop: int = option(0, "whole encoder layers to remove, the least important first", interval="[0, inf)")
     scope: str = option("layer", "how heads are ranked: layer: the same fraction goes in every layer; global: all "
                                  "heads ranked together (scores normalised per layer), each layer keeping at least "
                                  "one. FFN neurons always go evenly", choices=("layer", "global"))
@@ -67,21 +72,24 @@ class PruneConfig(TrainConfig, DataConfig, AugmentConfig):
                                        "estimate of the loss change on removal); magnitude: weight norms (no data; "
                                        "poor at choosing layers, whose norms say little about their use)",
                              choices=METHODS)
-    importance_batches: int = option(32, "training batches Taylor importance is accumulated over, at each step")
-    steps: int = option(1, "prune in this many equal steps, re-scoring importance and recovering after each")
+    importance_batches: int = option(32, "training batches Taylor importance is accumulated over, at each step",
+                                     interval="[1, inf)")
+    steps: int = option(1, "prune in this many equal steps, re-scoring importance and recovering after each",
+                        interval="[1, inf)")
     recovery_epochs: float = option(1.0, "fine-tuning passes over the training data after each pruning step "
-                                         "(0: no recovery, unless --max-steps is given)")
+                                         "(0: no recovery, unless --max-steps is given)", interval="[0, inf)")
     distill: bool = option(False, "recover by distilling from the unpruned input model (or --teacher): "
                                   "--ce-weight x hard labels + --kd-weight x soft targets")
     teacher: str | None = option(None, "fine-tuned checkpoint to distil from during recovery, instead of the input "
                                        "model (implies --distill); it may use its own tokenizer")
-    ce_weight: float = option(0.5, "when distilling: weight of cross-entropy on the hard labels")
+    ce_weight: float = option(0.5, "when distilling: weight of cross-entropy on the hard labels", interval="[0, inf)")
     kd_weight: float = option(0.5, "when distilling: weight of the KL divergence to the teacher's softened class "
-                                   "distribution at --temperature, scaled by T^2")
-    temperature: float = option(2.0, "when distilling: softmax temperature of the soft targets")
+                                   "distribution at --temperature, scaled by T^2", interval="[0, inf)")
+    temperature: float = option(2.0, "when distilling: softmax temperature of the soft targets", interval="(0, inf)")
     hidden_weight: float = option(0.0, "when distilling: weight of the MSE between the hidden states of each layer "
                                        "(and the embedding output) and those of the same layer of the unpruned input "
-                                       "model, on real tokens; the input model then runs on every recovery step")
+                                       "model, on real tokens; the input model then runs on every recovery step",
+                                       interval="[0, inf)")
     vocabulary: bool = option(False, "also keep only the word pieces the training text uses (plus special tokens "
                                      "and every single character) and their embedding rows; their tokenization "
                                      "is unchanged, other words split into smaller pieces. Needs no recovery")
@@ -102,37 +110,23 @@ def recovers(config: PruneConfig) -> bool:
 
 
 def check_settings(config: PruneConfig) -> None:
-    """Fail with one line on settings that are wrong whatever the model."""
-    check_choices(config)
+    """Fail with one line on combinations of settings that are wrong whatever the model (each value's own range
+    is checked when the settings are built)."""
     for ratio, count in (("head_ratio", "heads"), ("ffn_ratio", "ffn_neurons")):
-        r, n = getattr(config, ratio), getattr(config, count)
-        if r is not None and n is not None:
+        if getattr(config, ratio) is not None and getattr(config, count) is not None:
             raise CompressError(f"give {_flag(ratio)} or {_flag(count)}, not both")
-        if r is not None and not 0 <= r < 1:
-            raise CompressError(f"{_flag(ratio)} must be at least 0 and below 1, got {r}")
-        if n is not None and n < 0:
-            raise CompressError(f"{_flag(count)} must not be negative, got {n}")
     if not (prunes_structure(config) or config.vocabulary):
         raise CompressError("nothing to prune: give --head-ratio/--heads, --ffn-ratio/--ffn-neurons, "
                             "--layers-to-drop or --vocabulary")
-    for name in ("steps", "importance_batches") + (("max_steps",) if config.max_steps is not None else ()):
-        if getattr(config, name) < 1:
-            raise CompressError(f"{_flag(name)} must be at least 1, got {getattr(config, name)}")
-    if config.recovery_epochs < 0 or config.layers_to_drop < 0:
-        raise CompressError("--recovery-epochs and --layers-to-drop must not be negative")
     if (config.distill or config.teacher) and not recovers(config):
         raise CompressError("--distill and --teacher act during recovery, which follows only the pruning of heads, "
                             "neurons or layers, and which --recovery-epochs 0 turns off")
-    check_augment(config)
     if config.augment and not (config.distill or config.teacher):
         raise CompressError("--augment labels its copies with a teacher's predictions: give --distill or --teacher")
     if config.hidden_weight and not (config.distill or config.teacher):
         raise CompressError("--hidden-weight matches the unpruned model while distilling: give --distill or --teacher")
-    weights = (config.ce_weight, config.kd_weight, config.hidden_weight)
-    if min(weights) < 0 or not sum(weights):
-        raise CompressError("--ce-weight, --kd-weight and --hidden-weight must not be negative, and not all zero")
-    if config.temperature <= 0:
-        raise CompressError(f"--temperature must be positive, got {config.temperature}")
+    if not (config.ce_weight or config.kd_weight or config.hidden_weight):
+        raise CompressError("--ce-weight, --kd-weight and --hidden-weight are all zero; give at least one")
 
 
 def _lowest(scores: torch.Tensor, count: int) -> list[int]:
@@ -302,9 +296,12 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     model, source = _load(config)
     schedule = Schedule(config, model)
     tokenizer = load_tokenizer(source)
-    train_data, eval_data, _ = load_task_from(config, config.seed)
+    config = resolve_data(config, config.model)
+    roles = load_roles(config)
+    train_data, eval_data = roles.train, roles.validation
     originals = len(train_data)
     labels = LabelSpace.from_id2label(model.config.id2label)
+    metric = Metric.parse(config.metric, labels.names)
     recovering = recovers(config)
     # Vocabulary pruning keeps the word pieces of the task's own text, not of the augmented copies.
     texts = train_data.texts + (train_data.pairs or [])
@@ -324,7 +321,7 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
                  if train_features is not None else None)
 
     def score() -> dict[str, float]:
-        return evaluate(model, eval_features, pad_id, config.eval_batch_size, device)
+        return evaluate(model, eval_features, pad_id, config.eval_batch_size, device, metric)
 
     before = {"eval": score(), **structure(model)}
     history = []
@@ -340,7 +337,7 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
         if recovering:
             result = train(model, train_features, eval_features, pad_id,
                            dataclasses.replace(config, epochs=config.recovery_epochs), loss_for(schedule.layers),
-                           description=f"recover {step}/{config.steps}")
+                           description=f"recover {step}/{config.steps}", metric=metric)
             record["recovery"] = result.summary()
         record["eval"] = record["recovery"]["eval"] if recovering else record["eval_pruned"]
         history.append(record)
@@ -368,7 +365,8 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
             print(f"vocabulary: {metrics['vocabulary_before']} -> {metrics['vocabulary_after']} pieces, accuracy "
                   f"{final['eval']['accuracy']:.4f} -> {metrics['eval']['accuracy']:.4f}", file=sys.stderr)
     metrics["reload_max_abs_diff"] = reload_difference(model, eval_features, pad_id, config.eval_batch_size, device)
-    return save_trained(output_dir, overwrite, "prune", model, tokenizer, source, config, metrics, started)
+    return save_trained(output_dir, overwrite, "prune", model, tokenizer, source, config, metrics, started,
+                        roles.summary())
 
 
 def reload_difference(model: torch.nn.Module, features: Features, pad_id: int, batch_size: int, device) -> float:
@@ -427,15 +425,18 @@ def analyze(config: PruneConfig, output_dir: str | Path, overwrite: bool = False
     check_output_dir(Path(output_dir), overwrite)
     model, source = _load(config)
     tokenizer = load_tokenizer(source)
-    data = load_split(config.data, config.eval_split, config.columns).sample(config.max_eval_examples, config.seed)
-    features = featurize(tokenizer, data, LabelSpace.from_id2label(model.config.id2label), config.max_length)
+    config = resolve_data(config, config.model)
+    labels = LabelSpace.from_id2label(model.config.id2label)
+    roles = load_roles(config)
+    features = featurize(tokenizer, roles.validation, labels, config.max_length)
+    metric = Metric.parse(config.metric, labels.names)
     device = PartialState().device
     model.to(device).eval()
     labels = torch.tensor(features.labels)
 
     def score() -> dict[str, float]:
         logits = predict_logits(model, features, tokenizer.pad_token_id, config.eval_batch_size, device)
-        return {"accuracy": classification_metrics(features.labels, logits.argmax(-1), len(logits[0]))["accuracy"],
+        return {"accuracy": classification_metrics(features.labels, logits.argmax(-1), len(logits[0]), metric)["score"],
                 "loss": F.cross_entropy(torch.from_numpy(logits), labels).item()}
 
     base = score()
@@ -459,13 +460,13 @@ def analyze(config: PruneConfig, output_dir: str | Path, overwrite: bool = False
             removed.append({"layer": i, **change(score())})
         bar.update(1)
     bar.close()
-    metrics = {"eval": base, "examples": len(data), "heads": heads, "layers": removed}
+    metrics = {"eval": base, "examples": len(roles.validation), "heads": heads, "layers": removed}
     location = data_location(config.data)
     with atomic_output_dir(output_dir, overwrite) as tmp:
         (tmp / f"{SENSITIVITY}.json").write_text(json.dumps(metrics, indent=2) + "\n")
         (tmp / f"{SENSITIVITY}.md").write_text(sensitivity_markdown(metrics) + "\n")
         inputs = {"model": source, **({"data": str(location)} if location else {})}
-        return write_manifest(tmp, "prune-analysis", inputs, to_dict(config), metrics, started)
+        return write_manifest(tmp, "prune-analysis", inputs, to_dict(config), metrics, started, roles.summary())
 
 
 def sensitivity_markdown(metrics: dict[str, Any]) -> str:

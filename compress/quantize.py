@@ -1,6 +1,6 @@
 """Stage `quantize`: an ONNX classifier to int8 with ONNX Runtime, guarded by its accuracy on real data.
 
-Every run scores the int8 model against its float source on the eval split. With a budget
+Every run scores the int8 model against its float source on the validation role. With a budget
 (--max-accuracy-drop) the stage measures how much accuracy each layer (or node) costs when quantized
 and keeps the costliest in float32, greedily, until the budget holds; it fails when none does.
 """
@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from compress.artifacts import MANIFEST, atomic_output_dir, check_output_dir, write_manifest
-from compress.config import check_choices, option, to_dict
-from compress.data import DataConfig, LabelSpace, load_split
+from compress.config import Settings, option, to_dict
+from compress.data import DataConfig, LabelSpace
+from compress.roles import load_roles, resolve_data
 from compress.errors import CompressError
-from compress.metrics import classification_metrics
+from compress.metrics import Metric, classification_metrics
 from compress.models import load_tokenizer
 from compress.onnx_model import MODEL_FILE, check_classifier, onnx_logits, session
 from compress.training import Features, featurize, loader
@@ -34,7 +35,7 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 
 @dataclass
-class QuantizeConfig(DataConfig):
+class QuantizeConfig(DataConfig, Settings):
     """Settings of `compress quantize`; the data settings choose calibration (train) and guard (eval) examples."""
 
     model: str | None = option(None, "ONNX model directory to quantize (as compress export writes it)")
@@ -61,15 +62,16 @@ class QuantizeConfig(DataConfig):
                                     "(99.0%) with 8 bits", choices=(8, 4))
     calibration_method: str = option("minmax", "how static quantization turns calibration activations into "
                                                "ranges", choices=CALIBRATION_METHODS)
-    calibration_examples: int = option(128, "training examples static quantization calibrates on")
-    max_accuracy_drop: float | None = option(None, "largest accuracy loss in points against the source model; "
+    calibration_examples: int = option(128, "training examples static quantization calibrates on", interval="[1, inf)")
+    max_accuracy_drop: float | None = option(None, "largest loss in points of --metric on validation against the source; "
                                                    "the guard first tries each part alone in float32, fewest "
                                                    "weights first, then keeps the most sensitive parts in "
-                                                   "float32 until it holds, else nothing is written")
+                                                   "float32 until it holds, else nothing is written",
+                                                   interval="[0, inf)")
     sensitivity: str = option("layer", "what the guard keeps in float32: whole encoder layers (fewer trials) or "
                                        "single nodes (fewer kept)", choices=("layer", "node"))
-    max_length: int = option(128, "tokens per example; longer inputs are truncated")
-    batch_size: int = option(64, "examples per batch when calibrating and evaluating")
+    max_length: int = option(128, "tokens per example; longer inputs are truncated", interval="[5, inf)")
+    batch_size: int = option(64, "examples per batch when calibrating and evaluating", interval="[1, inf)")
 
 
 @dataclass(frozen=True)
@@ -105,24 +107,23 @@ class Trial:
 
 
 def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
-    """Quantize `config.model` to int8, score it against the source on the eval split, write it with a manifest."""
+    """Quantize `config.model` to int8, score it against the source on validation, write it with a manifest."""
     started = time.time()
     check_output_dir(Path(output_dir), overwrite)
-    check_choices(config)
     if not config.model:
         raise CompressError("quantize needs --model, an ONNX model directory (see compress export)")
-    if config.max_accuracy_drop is not None and config.max_accuracy_drop < 0:
-        raise CompressError("--max-accuracy-drop is a loss in points and must not be negative")
     scheme = Scheme.of(config)
     source = check_classifier(config.model)
     _check_float32(source)
     tokenizer, labels = _companions(source.parent)
     pad_id = tokenizer.pad_token_id
-    eval_data = load_split(config.data, config.eval_split, config.columns).sample(config.max_eval_examples)
-    eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
+    config = resolve_data(config, config.model)
+    roles = load_roles(config)
+    metric = Metric.parse(config.metric, labels.names)
+    eval_features = featurize(tokenizer, roles.validation, labels, config.max_length)
     calibration = None
     if scheme.static:
-        train = load_split(config.data, config.train_split, config.columns).sample(config.calibration_examples)
+        train = roles.train.sample(config.calibration_examples, config.split_seed)
         calibration = featurize(tokenizer, train, labels, config.max_length)
 
     with tempfile.TemporaryDirectory(prefix="compress-quantize-") as scratch:
@@ -131,7 +132,7 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
         graph = _load_graph(prepared)
         targets = _targets(graph, scheme, prepared.name)
         reference = onnx_logits(session(source), eval_features, pad_id, config.batch_size)
-        reference_scores = _scores(eval_features, reference, len(labels.names))
+        reference_scores = _scores(eval_features, reference, len(labels.names), metric)
         trials: dict[frozenset[str], Trial] = {}
 
         def quantized(kept: tuple[str, ...], file: Path) -> Path:
@@ -144,7 +145,7 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
                 file = quantized(kept, work / "candidate.onnx")
                 logits = onnx_logits(session(file), eval_features, pad_id, config.batch_size)
                 trials[frozenset(kept)] = Trial(kept, round(file.stat().st_size / 2**20, 2),
-                                                _scores(eval_features, logits, len(labels.names)), logits,
+                                                _scores(eval_features, logits, len(labels.names), metric), logits,
                                                 float(np.abs(logits - reference).mean()))
                 # A node-by-node search of a large model would otherwise fill the disk with candidates.
                 file.unlink()
@@ -152,7 +153,7 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
 
         def drop(trial: Trial) -> float:
             # Rounded so that one example in 100 is exactly 1 point, not 1.0000000000000009 over a budget of 1.
-            return round(100 * (reference_scores["accuracy"] - trial.scores["accuracy"]), 6)
+            return round(100 * (reference_scores["score"] - trial.scores["score"]), 6)
 
         best, guard = run(()), None
         if config.max_accuracy_drop is not None:
@@ -174,7 +175,8 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
             for companion in source.parent.iterdir():
                 if companion.is_file() and companion.suffix not in (".onnx", ".data") and companion.name != MANIFEST:
                     shutil.copyfile(companion, tmp / companion.name)
-            return write_manifest(tmp, "quantize", {"model": source.parent}, to_dict(config), metrics, started)
+            return write_manifest(tmp, "quantize", {"model": source.parent}, to_dict(config), metrics, started,
+                                  roles.summary())
 
 
 def _check_float32(file: Path) -> None:
@@ -361,8 +363,8 @@ def _blockwise_4bit(prepared: Path, tables: list[str], output: Path) -> Path:
     return output
 
 
-def _scores(features: Features, logits: np.ndarray, num_labels: int) -> dict[str, float]:
-    return classification_metrics(features.labels, logits.argmax(-1), num_labels)
+def _scores(features: Features, logits: np.ndarray, num_labels: int, metric: Metric) -> dict[str, float]:
+    return classification_metrics(features.labels, logits.argmax(-1), num_labels, metric)
 
 
 def _groups(targets: list[str], sensitivity: str) -> dict[str, tuple[str, ...]]:
@@ -404,7 +406,7 @@ def _guard(targets: list[str], sensitivity: str, budget: float, run, drop,
             return single_trials[-1], record | {"single_fallbacks": singles, "kept_groups": [key]}
     record["single_fallbacks"] = singles
     alone = {key: run(tuple(n for n in targets if n not in nodes)) for key, nodes in groups.items()}
-    order = sorted(groups, key=lambda k: (alone[k].scores["accuracy"], -alone[k].logit_error))
+    order = sorted(groups, key=lambda k: (alone[k].scores["score"], -alone[k].logit_error))
     record["ranking"] = [{"group": k, "nodes": len(groups[k]), "drop_when_alone_quantized": drop(alone[k]),
                           "logit_error_when_alone_quantized": round(alone[k].logit_error, 6)} for k in order]
     steps, kept, tried = [], (), list(alone.values()) + single_trials

@@ -1,21 +1,24 @@
-"""`compress search`: the fastest variant of a fine-tuned classifier within an accuracy budget, found by
-trying recipes cheapest first and measuring every candidate with the harness.
+"""`compress search`: the fastest variant of a fine-tuned classifier within a budget in the user's metric, found
+by trying recipes cheapest first, choosing on the validation role and reporting on the test role.
 
 Candidates are chains of the recipe runner's stages, cached in --workdir under the keys `compress run`
-uses, so a re-run (or a longer --time-budget) reuses every stage already made. The order:
+uses, so a re-run (or a longer --time-budget, or a run killed and started again) reuses every stage made.
+The order:
 1. post-training options on the input model: ONNX export, dynamic int8 with 8- or 4-bit embedding
    tables, vocabulary pruning (minutes);
-2. students distilled from it, deepest first: each is faster than every candidate before it, so
-   training one can always move the front. The descent ends at a depth that misses the budget, or
-   before one whose loss, extrapolated from the deeper student's, would miss it;
+2. students distilled from it, deepest listed first. A student outside the budget sends the search to
+   deeper students (every depth between it and the input model) before it gives up on distillation; one
+   inside lets it try the next shallower listed depth, unless the loss so far, extrapolated, already
+   misses. Training budgets scale with the data: at least --min-train-steps optimiser steps, and
+   --small-data-augment teacher-labelled copies below --small-data rows;
 3. head/FFN pruning of the fastest student within budget, mildest ratio first, each ratio continuing
-   from the previous one's output and recovering on the input model's soft targets; a ratio that
-   misses the budget ends this too.
+   from the previous one's output and recovering on the input model's soft targets.
 Every model gets the post-training options; an int8 model that leaves the budget while its fp32
-source is inside is retried with the quantization guard keeping sensitive layers in fp32.
-Each candidate is screened with a short harness run on its own; the Pareto front and the fastest
-candidates within each budget are then measured side by side with the baseline in one full harness
-run, whose figures pick the winners. This module sits at the top with the CLI: it uses eval.
+source is inside is retried with the quantization guard keeping sensitive nodes in fp32.
+Each candidate is screened alone on the validation role; the Pareto front and the fastest candidates
+within each budget are then measured side by side with the baseline on validation and test. Winners are
+chosen on validation scores and side-by-side latency; the test role is only reported, with each drop's
+paired bootstrap interval. This module sits at the top with the CLI: it uses eval.
 """
 
 from __future__ import annotations
@@ -45,53 +48,43 @@ class SearchConfig(DataConfig):
 
     model: str | None = option(None, "fine-tuned classifier checkpoint directory to compress; it is also the "
                                      "baseline every candidate is measured against (PyTorch fp32)")
-    max_accuracy_drop: float = option(1.0, "accuracy budget: most eval-split accuracy, in points, a candidate may "
-                                           "lose against the baseline")
-    min_size_ratio: float = option(1.0, "the winner's file must be at least this many times smaller than --model's "
-                                        "(e.g. 8); the high-accuracy point is not held to it")
+    max_accuracy_drop: float = option(1.0, "budget: most points of --metric on validation a candidate may lose "
+                                           "against the baseline")
+    min_size_ratio: float = option(1.0, "the winner's file must be at least this many times smaller than --model's; "
+                                        "the high-accuracy point is not held to it")
     high_accuracy_drop: float = option(0.3, "a second, tighter budget whose fastest candidate the report also shows")
     workdir: str = option("artifacts/search", "where every stage output is cached; a re-run reuses them")
     report: str = option("reports/search", "report directory (README.md, index.html, plots, search.json)")
-    student_layers: list[int] = option([3, 2], "student depths to distil, tried deepest first; give 0 to skip "
-                                               "distillation")
-    distill_epochs: float = option(2.0, "training passes for each student")
+    student_layers: list[int] = option([3, 2], "student depths to distil, deepest first; a depth outside the "
+                                               "budget sends the search deeper; 0 skips distillation")
+    distill_epochs: float = option(2.0, "training passes for each student, at least (see --min-train-steps)")
     distill_learning_rate: float = option(1e-4, "peak learning rate for each student")
-    augment: int = option(1, "augmented copies of each training example for the students (see compress distill "
-                             "--augment; each copy adds a pass over the data). On SST-2 a 3-layer student "
-                             "reached 89.45 with 1 copy and 2 epochs, 89.11 with none and 3 epochs")
-    prune_ratios: list[float] = option([0.25, 0.5], "fractions of attention heads and FFN neurons removed from the "
-                                                    "fastest student within budget, mildest first; give 0 to skip")
-    prune_steps: int = option(1, "pruning steps from one ratio to the next, each followed by recovery (each ratio "
-                                 "already continues from the milder one's output)")
-    recovery_epochs: list[float] = option([1.0], "recovery passes after each pruning step, on the soft targets "
-                                                 "of --model alone; one value for every ratio or one per ratio, "
-                                                 "mildest first: removing a quarter of the SST-2 student's heads "
-                                                 "and neurons left 89.79 after one such epoch, 89.22 after half an "
-                                                 "epoch of soft targets plus hard labels")
-    recovery_hidden_weight: list[float] = option([0.0], "weight of matching each pruned layer's hidden states with "
-                                                        "the unpruned student's during recovery (compress prune "
-                                                        "--hidden-weight; slower); one value or one per ratio")
-    recovery_augment: list[int] = option([0], "teacher-labelled augmented copies of each training sentence during "
-                                              "recovery (compress prune --augment); one value or one per ratio. "
-                                              "The SST-2 student's second quarter recovered to 88.30 with soft "
-                                              "targets alone for one epoch, 89.33 with hidden states, one copy "
-                                              "and 3 epochs")
-    embedding_bits: list[int] = option([8, 4], "bits of the quantized embedding tables to try with each int8 model "
-                                               "(see compress quantize --embedding-bits)")
-    optimize: bool = option(True, "export fused graphs (compress export --optimize; embeddings stay plain "
-                                  "Gathers): their int8 ran the SST-2 teacher at batch 1 x 128 tokens 2.77x "
-                                  "faster than PyTorch, the plain graph's 2.52x")
-    vocabulary: bool = option(True, "also try each model with its vocabulary cut to the training text's pieces "
-                                    "(shrinks the embedding table, the bulk of a small model's file)")
-    time_budget: float | None = option(None, "minutes after which no new training (distil, prune) starts; "
-                                             "post-training options, measuring and the report still run")
+    augment: int = option(1, "teacher-labelled augmented copies of each training example for the students")
+    min_train_steps: int = option(2000, "each student trains at least this many optimiser steps (batch 32): "
+                                        "more epochs on small data")
+    small_data: int = option(20000, "training sets with fewer rows than this are small: students get "
+                                    "--small-data-augment copies instead of --augment")
+    small_data_augment: int = option(3, "augmented copies per example for the students on small data")
+    prune_ratios: list[float] = option([0.25, 0.5], "fractions of heads and FFN neurons removed from the fastest "
+                                                    "student within budget, mildest first; 0 skips pruning")
+    prune_steps: int = option(1, "pruning steps from one ratio to the next, each followed by recovery")
+    recovery_epochs: list[float] = option([1.0], "recovery passes after each pruning step on the input model's soft "
+                                                 "targets; one value, or one per ratio mildest first")
+    recovery_hidden_weight: list[float] = option([0.0], "weight of matching hidden states with the unpruned "
+                                                        "student's during recovery; one value or one per ratio")
+    recovery_augment: list[int] = option([0], "teacher-labelled augmented copies per sentence during recovery; "
+                                              "one value or one per ratio")
+    embedding_bits: list[int] = option([8, 4], "bits of the quantized embedding tables to try with each int8 model")
+    optimize: bool = option(True, "export fused graphs (compress export --optimize)")
+    vocabulary: bool = option(True, "also try each model with its vocabulary cut to the training text's pieces")
+    time_budget: float | None = option(None, "wall-clock minutes for the whole search, training included: a "
+                                             "training stage that would not finish in the time left is not "
+                                             "started; measuring and the report always run")
     threads: int | None = option(None, "intra-op threads for every measurement (default: the physical cores)")
     latency_tie: float = option(0.03, "candidates within this fraction of the fastest one's latency count as "
-                                      "equally fast, and the one with the smallest file wins: differences that "
-                                      "small are within what repeated runs here disagree by")
-    ort_spinning: bool = option(True, "serve the ONNX candidates with ONNX Runtime's intra-op spinning on, as a "
-                                      "latency-bound server would (compress bench --ort-spinning: the teacher is "
-                                      "then timed with every ONNX session closed); --no-ort-spinning to turn off")
+                                      "equally fast, and the smallest file wins")
+    ort_spinning: bool = option(True, "serve ONNX candidates with ONNX Runtime's intra-op spinning on "
+                                      "(compress bench --ort-spinning)")
     screen_seconds: float = option(2.0, "latency budget per workload when screening one candidate")
     final_seconds: float = option(5.0, "latency budget per workload and variant in the final side-by-side run")
     scorecard: bool = option(True, "final run: also score robustness to perturbed text (slower)")
@@ -120,6 +113,8 @@ def check_settings(config: SearchConfig) -> None:
         raise CompressError("--min-size-ratio must be at least 1 (how many times smaller than --model)")
     if config.latency_tie < 0:
         raise CompressError("--latency-tie must not be negative")
+    if config.min_train_steps < 0 or config.small_data < 0 or config.small_data_augment < 0:
+        raise CompressError("--min-train-steps, --small-data and --small-data-augment must not be negative")
 
 
 @dataclass
@@ -130,7 +125,7 @@ class Candidate:
     path: str
     kind: str                                  # "hf" or "onnx"
     chain: list[str]
-    accuracy: float | None = None              # percent on the eval split
+    score: float | None = None                 # validation, in points of --metric
     latency_ms: float | None = None            # screening p50 at batch 1, length 128
     throughput: float | None = None            # screening sequences/s at batch 32 on real lengths
     file_mb: float | None = None
@@ -151,15 +146,23 @@ class _State:
     candidates: list[Candidate] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     baseline: Candidate | None = None
+    train_rows: int = 0
+    depth: dict[str, int] = field(default_factory=dict)           # layers of each HF model made, by path
+    seconds_per_layer_row: float | None = None                      # measured training speed, for the budget
 
     def within(self, candidate: Candidate | None, drop: float | None = None) -> bool:
         budget = self.config.max_accuracy_drop if drop is None else drop
-        return bool(candidate and candidate.accuracy is not None
-                    and candidate.accuracy >= self.baseline.accuracy - budget - 1e-9)
+        return bool(candidate and candidate.score is not None
+                    and candidate.score >= self.baseline.score - budget - 1e-9)
 
-    def out_of_time(self) -> bool:
+    def minutes_left(self) -> float | None:
         budget = self.config.time_budget
-        return budget is not None and time.time() - self.started > 60 * budget
+        return None if budget is None else budget - (time.time() - self.started) / 60
+
+    def clock(self) -> str:
+        elapsed = (time.time() - self.started) / 60
+        left = self.minutes_left()
+        return f"[{elapsed:.1f} min" + ("]" if left is None else f", {max(left, 0):.1f} min left]")
 
 
 def _data_settings(config: SearchConfig) -> dict[str, Any]:
@@ -167,8 +170,11 @@ def _data_settings(config: SearchConfig) -> dict[str, Any]:
 
 
 def _stage(state: _State, name: str, kind: str, settings: dict[str, Any], parent: str,
-           training: bool = False) -> str | None:
-    """The output directory of stage `kind` on model `parent`: cached, made now, or None if skipped/failed."""
+           work: float = 0.0) -> str | None:
+    """The output directory of stage `kind` on model `parent`: cached, made now, or None if skipped/failed.
+
+    `work` (training rows x epochs x layers) lets a training stage be skipped when the speed measured on
+    earlier ones says it would not finish within --time-budget."""
     spec = STAGES[kind]
     cls, _ = spec.load()
     fields = {f.name for f in dataclasses.fields(cls)}
@@ -179,54 +185,65 @@ def _stage(state: _State, name: str, kind: str, settings: dict[str, Any], parent
     planned.settings = dataclasses.replace(planned.settings, **{spec.input_field: parent})
     state.keys[str(output)] = key
     if output.exists():
-        state.log(f"{name} ({kind}): cached at {output}")
+        state.log(f"{state.clock()} {name} ({kind}): cached at {output}")
         return str(output)
     if state.dry_run:
-        state.log(f"{name} ({kind}): would run -> {output}")
+        state.log(f"{state.clock()} {name} ({kind}): would run -> {output}")
         return str(output)
-    if training and state.out_of_time():
-        state.log(f"{name} ({kind}): skipped, the --time-budget of {state.config.time_budget:g} min is spent")
-        state.skipped.append(f"{name} (time budget)")
-        return None
-    state.log(f"{name} ({kind}): running -> {output}")
+    left = state.minutes_left()
+    if work and left is not None:
+        needed = work * state.seconds_per_layer_row / 60 if state.seconds_per_layer_row else 0.0
+        if left <= 0 or needed > left:
+            why = "spent" if left <= 0 else f"{left:.0f} min left, about {needed:.0f} needed"
+            state.log(f"{state.clock()} {name} ({kind}): skipped, --time-budget {why}")
+            state.skipped.append(f"{name} (time budget)")
+            return None
+    state.log(f"{state.clock()} {name} ({kind}): running -> {output}")
     started = time.time()
     try:
         run_stage(dataclasses.replace(planned, output=output))
     except CompressError as exc:
-        state.log(f"{name} ({kind}): failed: {exc}")
+        state.log(f"{state.clock()} {name} ({kind}): failed: {exc}")
         state.candidates.append(Candidate(name, str(output), spec.produces, [], failed=str(exc)))
         return None
-    state.log(f"{name} ({kind}): done in {time.time() - started:.0f} s")
+    if work:
+        state.seconds_per_layer_row = (time.time() - started) / work
+    state.log(f"{state.clock()} {name} ({kind}): done in {time.time() - started:.0f} s")
     return str(output)
 
 
-def _screen_config(config: SearchConfig, seconds: float, final: bool):
+def _bench_config(config: SearchConfig, final: bool):
+    """The two harness presets: screening (one candidate alone, validation only, short) and the final
+    side-by-side run (validation and test, longer, every workload the report shows)."""
     from eval.bench import BenchConfig
 
-    return BenchConfig(**_data_settings(config), threads=config.threads, batch_sizes=[1, 32] if final else [1],
-                       lengths=[128], real_batch_sizes=[32], bucket=final, min_runs=30 if final else 10,
-                       real_min_runs=5 if final else 3, time_budget=seconds, min_time=seconds if final else 0.0,
-                       memory=final, ort_spinning=config.ort_spinning,
-                       perturbations=["typos", "word_dropout"] if final and config.scorecard else ["none"])
+    common = dict(**_data_settings(config), threads=config.threads, lengths=[128], real_batch_sizes=[32],
+                  ort_spinning=config.ort_spinning)
+    if not final:
+        return BenchConfig(**common, roles=["validation"], batch_sizes=[1], min_runs=10, real_min_runs=3,
+                           time_budget=config.screen_seconds, min_time=0.0, memory=False, perturbations=["none"])
+    return BenchConfig(**common, roles=["validation", "test"], budget=config.max_accuracy_drop, batch_sizes=[1, 32],
+                       bucket=True, min_runs=30, real_min_runs=5, time_budget=config.final_seconds,
+                       min_time=config.final_seconds, memory=True,
+                       perturbations=["typos", "word_dropout"] if config.scorecard else ["none"])
 
 
 def _screen(state: _State, candidate: Candidate) -> Candidate:
-    """Accuracy and a short latency measurement of one candidate on its own."""
+    """Validation score and a short latency measurement of one candidate on its own."""
     from eval.bench import bench
 
     if state.dry_run:
         return candidate
-    result = bench([candidate.path], _screen_config(state.config, state.config.screen_seconds, False),
-                   progress=False)["variants"][0]
+    result = bench([candidate.path], _bench_config(state.config, final=False), progress=False)["variants"][0]
     latency = {e["workload"]: e for e in result["latency"]}
-    candidate.accuracy = 100 * result["accuracy"]["metrics"]["accuracy"]
+    candidate.score = 100 * result["validation"]["metrics"]["score"]
     candidate.latency_ms = latency[HEADLINE]["p50_ms"]
     candidate.throughput = latency["real-b32"]["seq_per_s"]
     candidate.file_mb = result["size"]["file_bytes"] / 1e6
     base = state.baseline or candidate
-    state.log(f"  {candidate.name}: accuracy {candidate.accuracy:.2f} ({candidate.accuracy - base.accuracy:+.2f}), "
-              f"{HEADLINE} {candidate.latency_ms:.2f} ms ({base.latency_ms / candidate.latency_ms:.2f}x), "
-              f"{candidate.file_mb:.1f} MB")
+    state.log(f"{state.clock()}   {candidate.name}: validation {state.config.metric} {candidate.score:.2f} "
+              f"({candidate.score - base.score:+.2f}), {HEADLINE} {candidate.latency_ms:.2f} ms "
+              f"({base.latency_ms / candidate.latency_ms:.2f}x), {candidate.file_mb:.1f} MB")
     return candidate
 
 
@@ -267,7 +284,7 @@ def _int8(state: _State, name: str, onnx: str, fp32: Candidate, chain: list[str]
         return [int8]
     # int8 alone left the budget: let the guard keep nodes in fp32. Nodes, not whole layers: on the 50%-pruned
     # SST-2 student one node (the position table) sufficed, where a layer would keep 6 MatMuls and QAttention.
-    room = round(state.config.max_accuracy_drop - (state.baseline.accuracy - fp32.accuracy), 4)
+    room = round(state.config.max_accuracy_drop - (state.baseline.score - fp32.score), 4)
     guarded = _stage(state, f"{name}-guarded", "quantize",
                      {**settings, "max_accuracy_drop": room, "sensitivity": "node"}, onnx)
     return [int8, _add(state, f"{name}-guarded", guarded, "onnx", chain[:-1] + [chain[-1] + " + fp32 fallback"])]
@@ -300,7 +317,7 @@ def _model_config(path: str) -> dict[str, Any]:
 
 
 def expected_drop(drop: float, removed: int, removing: int) -> float:
-    """A student's accuracy loss extrapolated linearly in the layers removed from a deeper student's.
+    """A student's loss extrapolated linearly in the layers removed from a deeper student's.
 
     Real losses grow faster than that (SST-2, 6-layer MiniLM teacher, one epoch: 1.6, 3.2 and 8.5
     points with 3, 4 and 5 layers removed), so skipping a student this predicts to miss is safe.
@@ -308,36 +325,66 @@ def expected_drop(drop: float, removed: int, removing: int) -> float:
     return max(drop, 0.0) * removing / removed
 
 
+def student_budget(config: SearchConfig, train_rows: int) -> tuple[float, int]:
+    """(epochs, augmented copies) for a student: small data gets more copies, every student enough steps."""
+    copies = config.small_data_augment if train_rows < config.small_data else config.augment
+    steps_per_epoch = max(1, -(-train_rows * (1 + copies) // 32))
+    return max(config.distill_epochs, round(config.min_train_steps / steps_per_epoch, 2)), copies
+
+
+def _depth_order(config: SearchConfig, layers: int) -> list[int]:
+    return sorted({n for n in config.student_layers if 0 < n < layers}, reverse=True)
+
+
+def _student(state: _State, depth: int) -> tuple[Candidate, list[Candidate]] | None:
+    config = state.config
+    epochs, copies = student_budget(config, state.train_rows)
+    name = f"student{depth}"
+    path = _stage(state, name, "distill",
+                  {"student_layers": depth, "epochs": epochs, "learning_rate": config.distill_learning_rate,
+                   "augment": copies}, config.model, work=state.train_rows * (1 + copies) * epochs * depth)
+    student = _add(state, name, path, "hf", [f"distil {depth} layers"])
+    if student is None:
+        return None
+    state.depth[student.path] = depth
+    return student, _post_training(state, name, student)
+
+
 def _students(state: _State) -> list[tuple[Candidate, list[Candidate]]]:
-    """Distilled students deepest first, each with its post-training variants; stops at a budget miss, or
-    where the loss so far, extrapolated, already exceeds the budget."""
+    """Distilled students: the listed depths deepest first while they stay inside the budget (or before one
+    whose extrapolated loss misses); when the deepest listed one misses, deeper ones up to the input model's."""
     config, found = state.config, []
     layers = _model_config(config.model)["num_hidden_layers"]
-    deeper_depth = layers
-    for depth in sorted({n for n in config.student_layers if n > 0}, reverse=True):
-        name = f"student{depth}"
+    listed = _depth_order(config, layers)
+    for depth in listed:
         if found and not state.dry_run:
             deeper, variants = found[-1]
-            best = max(c.accuracy for c in [deeper, *variants])
-            guess = expected_drop(state.baseline.accuracy - best, layers - deeper_depth, layers - depth)
+            deeper_depth = state.depth[deeper.path]
+            best = max(c.score for c in [deeper, *variants])
+            guess = expected_drop(state.baseline.score - best, layers - deeper_depth, layers - depth)
             if guess > config.max_accuracy_drop:
-                state.log(f"{name}: not trained; {deeper.name} already loses {state.baseline.accuracy - best:.2f} "
-                          f"points, which extrapolates to at least {guess:.2f} here")
-                state.skipped.append(f"{name} (extrapolated loss {guess:.2f} points)")
+                state.log(f"student{depth}: not trained; {deeper.name} already loses "
+                          f"{state.baseline.score - best:.2f} points, which extrapolates to at least {guess:.2f} here")
+                state.skipped.append(f"student{depth} (extrapolated loss {guess:.2f} points)")
                 break
-        path = _stage(state, name, "distill",
-                      {"student_layers": depth, "epochs": config.distill_epochs,
-                       "learning_rate": config.distill_learning_rate, "augment": config.augment}, config.model,
-                      training=True)
-        student = _add(state, name, path, "hf", [f"distil {depth} layers"])
-        if student is None:
+        made = _student(state, depth)
+        if made is None:
             break
-        variants = _post_training(state, name, student)
-        found.append((student, variants))
-        deeper_depth = depth
-        if not state.dry_run and not any(state.within(c) for c in [student, *variants]):
-            state.log(f"{name} is outside the budget: no shallower student is tried")
-            break
+        found.append(made)
+        if state.dry_run or any(state.within(c) for c in [made[0], *made[1]]):
+            continue
+        if len(found) == 1:
+            state.log(f"student{depth} is outside the budget: deeper students are tried")
+            for deeper_depth in range(depth + 1, layers):
+                made = _student(state, deeper_depth)
+                if made is None:
+                    break
+                found.insert(0, made)
+                if any(state.within(c) for c in [made[0], *made[1]]):
+                    break
+        else:
+            state.log(f"student{depth} is outside the budget: no shallower student is tried")
+        break
     return found
 
 
@@ -345,22 +392,27 @@ def _pruned(state: _State, source: Candidate, name: str) -> None:
     """Each ratio continues from the previous one's output: the iterative schedule, with a candidate at
     every step and no step trained twice."""
     config = state.config
-    shape = _model_config(source.path)
+    shape = (_model_config(source.path) if Path(source.path).exists()
+             else {**_model_config(config.model), "num_hidden_layers": state.depth[source.path]})  # dry run
     layers, width = shape["num_hidden_layers"], shape["intermediate_size"]
     heads = layers * shape["num_attention_heads"]
     previous, done = source, 0.0
     for i, ratio in enumerate(sorted({r for r in config.prune_ratios if r > 0})):
         label = f"{name}-prune{round(100 * ratio)}"
+        epochs = _per_ratio(config.recovery_epochs, i)
+        copies = _per_ratio(config.recovery_augment, i)
         path = _stage(state, label, "prune",
                       {"heads": round(ratio * heads) - round(done * heads),
                        "ffn_neurons": layers * (round(ratio * width) - round(done * width)),
-                       "steps": config.prune_steps, "recovery_epochs": _per_ratio(config.recovery_epochs, i),
+                       "steps": config.prune_steps, "recovery_epochs": epochs,
                        "teacher": config.model, "ce_weight": 0.0, "kd_weight": 1.0,
                        "hidden_weight": _per_ratio(config.recovery_hidden_weight, i),
-                       "augment": _per_ratio(config.recovery_augment, i)}, previous.path, training=True)
+                       "augment": copies}, previous.path,
+                      work=state.train_rows * (1 + copies) * epochs * layers * config.prune_steps)
         pruned = _add(state, label, path, "hf", previous.chain + [f"prune heads+FFN to {ratio:g}"])
         if pruned is None:
             break
+        state.depth[pruned.path] = layers
         previous, done = pruned, ratio
         variants = _post_training(state, label, pruned)
         if not state.dry_run and not any(state.within(c) for c in [pruned, *variants]):
@@ -376,18 +428,26 @@ def _pareto(candidates: list[Candidate]) -> list[Candidate]:
     from eval.pareto import pareto_front
 
     scored = [c for c in candidates if c.latency_ms is not None]
-    return [scored[i] for i in pareto_front([(c.latency_ms, c.accuracy) for c in scored])]
+    return [scored[i] for i in pareto_front([(c.latency_ms, c.score) for c in scored])]
 
 
 def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False, dry_run: bool = False,
            log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the search; copy the winner to `output_dir`, write the report; return the summary."""
+    from compress.roles import load_roles, resolve_data
+
     check_settings(config)
     output = Path(output_dir)
     if not dry_run:
         check_output_dir(output, overwrite)
     base_path = resolve_model(config.model)
+    config = resolve_data(config, base_path)
     state = _State(config, log, dry_run)
+    state.train_rows = len(load_roles(config, log).train)
+    epochs, copies = student_budget(config, state.train_rows)
+    log(f"policy: {state.train_rows} training rows: students train {epochs:g} epochs with {copies} augmented "
+        f"cop{'y' if copies == 1 else 'ies'} per row (at least {config.min_train_steps} steps; "
+        f"{config.small_data_augment} copies below {config.small_data} rows)")
     state.keys[config.model] = hash_path(base_path)
     state.baseline = _screen(state, Candidate("baseline", config.model, "hf", ["input model"]))
     state.candidates.append(state.baseline)
@@ -395,7 +455,7 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     students = _students(state)
     if dry_run:
         if students:
-            _pruned(state, students[0][0], students[0][0].name)
+            _pruned(state, students[-1][0], students[-1][0].name)
         return {"dry_run": True, "workdir": config.workdir}
     inside = [(s, _best([s, *v], state)) for s, v in students]
     fastest = min((pair for pair in inside if pair[1]), key=lambda pair: pair[1].latency_ms, default=None)
@@ -413,18 +473,30 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     winner = _best(final, state, latency="final_latency_ms", sized=True)
     precise = _best(final, state, config.high_accuracy_drop, latency="final_latency_ms")
     summary = _summary(state, record_file, result, winner, precise, front)
-    if winner is not None and winner.kind == "onnx":
-        from compress.data import load_split
-        from eval.profile import profile_on_text
-
-        texts = load_split(config.data, config.eval_split, config.columns).texts
-        summary["winner_profile"] = profile_on_text(winner.path, texts, config.threads)
     if winner is not None:
         with atomic_output_dir(output, overwrite) as tmp:
             shutil.copytree(Path(winner.path), tmp, dirs_exist_ok=True)
         summary["output"] = str(output)
+        log(f"{state.clock()} winner {winner.name} copied to {output}")
+    # Late measurements must not throw the search's work away: a failure is recorded, the winner stays.
+    if winner is not None and winner.kind == "onnx":
+        try:
+            summary["winner_profile"] = _profile(state, winner)
+        except Exception as exc:  # the profiler reaches into ONNX Runtime internals; any failure is reported
+            summary["winner_profile_failed"] = f"{exc.__class__.__name__}: {exc}"
     _write_report(state, record_file, summary)
     return summary
+
+
+def _profile(state: _State, winner: Candidate) -> dict[str, Any]:
+    """The winner's operator profile on validation text, under the thread and spinning settings it was timed with."""
+    from compress.roles import load_roles
+    from eval.machine import physical_cores
+    from eval.profile import profile_on_text
+
+    texts = load_roles(state.config, log=lambda _: None).validation.texts
+    return profile_on_text(winner.path, texts, state.config.threads or physical_cores(),
+                           spinning=state.config.ort_spinning)
 
 
 def _final_bench(state: _State, final: list[Candidate]) -> tuple[Path, dict[str, Any]]:
@@ -432,9 +504,8 @@ def _final_bench(state: _State, final: list[Candidate]) -> tuple[Path, dict[str,
     from eval import record
     from eval.bench import bench
 
-    config = dataclasses.replace(_screen_config(state.config, state.config.final_seconds, True),
-                                 names=["baseline"] + [c.name for c in final])
-    state.log(f"final side-by-side run: baseline + {len(final)} candidates")
+    config = dataclasses.replace(_bench_config(state.config, final=True), names=["baseline"] + [c.name for c in final])
+    state.log(f"{state.clock()} final side-by-side run: baseline + {len(final)} candidates")
     result = bench([state.config.model] + [c.path for c in final], config)
     for candidate, variant in zip(final, result["variants"][1:]):
         candidate.final_latency_ms = next(e["p50_ms"] for e in variant["latency"] if e["workload"] == HEADLINE)
@@ -453,16 +524,26 @@ def _summary(state: _State, record_file: Path, result: dict[str, Any], winner: C
         v = measured[candidate.name]
         latency = {e["workload"]: e for e in v["latency"]}
         base_real = {e["workload"]: e for e in measured["baseline"]["latency"]}["real-b32"]
+        test = v["accuracy"]["paired"]
         return {"name": candidate.name, "path": candidate.path, "chain": candidate.chain,
-                "accuracy": 100 * v["accuracy"]["metrics"]["accuracy"],
-                "accuracy_delta_points": v["accuracy"]["accuracy_delta_points"],
+                "validation_score": 100 * v["validation"]["metrics"]["score"],
+                "validation_delta_points": v["validation"]["paired"]["delta_points"],
+                "test_score": 100 * v["accuracy"]["metrics"]["score"],
+                "test_delta_points": test["delta_points"], "test_interval_points": test["interval_points"],
+                "test_verdict": test.get("verdict"), "test_agreement": v["accuracy"]["agreement"],
+                "test_over_budget": -test["delta_points"] > state.config.max_accuracy_drop + 1e-9,
                 "speedup_b1xl128": latency[HEADLINE]["speedup_p50"],
                 "throughput_ratio_real_b32": latency["real-b32"]["throughput_ratio"],
                 "throughput_ratio_real_b32_bucketed_vs_baseline_plain":
                     latency["real-b32-bucketed"]["seq_per_s"] / base_real["seq_per_s"],
                 "size_ratio": v["size"]["size_ratio"], "file_mb": v["size"]["file_bytes"] / 1e6}
 
-    return {"baseline": state.config.model, "max_accuracy_drop": state.config.max_accuracy_drop,
+    baseline = measured["baseline"]
+    return {"baseline": state.config.model, "metric": state.config.metric,
+            "max_accuracy_drop": state.config.max_accuracy_drop, "chosen_on": "validation", "reported_on": "test",
+            "data_roles": result["data"]["roles"],
+            "baseline_scores": {"validation": 100 * baseline["validation"]["metrics"]["score"],
+                                "test": 100 * baseline["accuracy"]["metrics"]["score"]},
             "winner": figures(winner), "high_accuracy": figures(precise),
             "front": [c.name for c in front], "candidates": [c.figures() for c in state.candidates],
             "skipped": state.skipped, "record": str(record_file), "settings": to_dict(state.config),
@@ -471,21 +552,24 @@ def _summary(state: _State, record_file: Path, result: dict[str, Any], winner: C
 
 def _candidate_table(summary: dict[str, Any]) -> str:
     base = next(c for c in summary["candidates"] if c["name"] == "baseline")
-    lines = ["| candidate | made by | accuracy % | Δ pts | b1xl128 p50 ms (screen) | speed-up x | MB | on front |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+    lines = [f"| candidate | made by | validation {summary['metric']} | Δ pts | b1xl128 p50 ms (screen) | speed-up x "
+             "| MB | on front |", "|---|---|---:|---:|---:|---:|---:|---|"]
     for c in summary["candidates"]:
         if c["failed"]:
             lines.append(f"| {c['name']} | failed: {c['failed'][:80]} | | | | | | |")
             continue
-        lines.append(f"| {c['name']} | {' → '.join(c['chain'])} | {c['accuracy']:.2f} | "
-                     f"{c['accuracy'] - base['accuracy']:+.2f} | {c['latency_ms']:.2f} | "
+        lines.append(f"| {c['name']} | {' → '.join(c['chain'])} | {c['score']:.2f} | "
+                     f"{c['score'] - base['score']:+.2f} | {c['latency_ms']:.2f} | "
                      f"{base['latency_ms'] / c['latency_ms']:.2f} | {c['file_mb']:.1f} | "
                      f"{'yes' if c['name'] in summary['front'] else ''} |")
     return "\n".join(lines)
 
 
 def _outcome(summary: dict[str, Any]) -> str:
-    lines = []
+    metric = summary["metric"]
+    base = summary["baseline_scores"]
+    lines = [f"- Chosen on the validation role, reported on the test role ({metric}); baseline: validation "
+             f"{base['validation']:.2f}, test {base['test']:.2f}. Roles: {summary['data_roles']['resolution']}"]
     ratio = summary["settings"]["min_size_ratio"]
     sized = f" and at least {ratio:g}x smaller" if ratio > 1 else ""
     for label, key in (("Winner (fastest within the budget of "
@@ -496,15 +580,27 @@ def _outcome(summary: dict[str, Any]) -> str:
         if f is None:
             lines.append(f"- {label}: none found")
             continue
-        lines.append(f"- {label}: **{f['name']}** ({' → '.join(f['chain'])}): accuracy {f['accuracy']:.2f} "
-                     f"({f['accuracy_delta_points']:+.2f} pts), {f['speedup_b1xl128']:.2f}x at batch 1 length 128, "
+        low, high = f["test_interval_points"]
+        flag = (f" **Its test drop exceeds the budget of {summary['max_accuracy_drop']:g} point.**"
+                if f["test_over_budget"] else "")
+        lines.append(f"- {label}: **{f['name']}** ({' → '.join(f['chain'])}): validation {f['validation_score']:.2f} "
+                     f"({f['validation_delta_points']:+.2f}); test {f['test_score']:.2f} "
+                     f"({f['test_delta_points']:+.2f} pts, 95% paired interval [{low:+.2f}, {high:+.2f}], "
+                     f"{f['test_verdict']}; agreement {100 * f['test_agreement']:.1f}%); "
+                     f"{f['speedup_b1xl128']:.2f}x at batch 1 length 128, "
                      f"{f['throughput_ratio_real_b32']:.2f}x throughput at batch 32 on real lengths "
                      f"({f['throughput_ratio_real_b32_bucketed_vs_baseline_plain']:.2f}x with length bucketing, "
-                     f"against the baseline without), {f['size_ratio']:.2f}x smaller ({f['file_mb']:.1f} MB)")
+                     f"against the baseline without), {f['size_ratio']:.2f}x smaller ({f['file_mb']:.1f} MB).{flag}")
     if summary["skipped"]:
         lines.append(f"- Not trained: {', '.join(summary['skipped'])}")
-    lines.append(f"- Search time: {summary['minutes']} min; stage outputs cached in "
-                 f"`{summary['settings']['workdir']}`")
+    if "winner_profile_failed" in summary:
+        lines.append(f"- The winner's profile failed: {summary['winner_profile_failed']}")
+    settings = summary["settings"]
+    lines.append(f"- Policy: students train at least {settings['min_train_steps']} steps, with "
+                 f"{settings['small_data_augment']} augmented copies per row below {settings['small_data']} "
+                 f"training rows ({settings['augment']} above); a student outside the budget sends the search to "
+                 "deeper ones")
+    lines.append(f"- Search time: {summary['minutes']} min; stage outputs cached in `{settings['workdir']}`")
     return "\n".join(lines)
 
 
@@ -516,12 +612,18 @@ def _write_report(state: _State, record_file: Path, summary: dict[str, Any]) -> 
 
     table, outcome = _candidate_table(summary), _outcome(summary)
     sections = [("Search outcome", outcome, "<pre>" + html.escape(outcome) + "</pre>"),
-                ("Every candidate (screening figures, each measured alone)", table,
+                ("Every candidate (screening figures on validation, each measured alone)", table,
                  "<pre>" + html.escape(table) + "</pre>")]
     if "winner_profile" in summary:
         profile = profile_markdown(summary["winner_profile"])
         sections.append(("Where the winner's time goes", profile, "<pre>" + html.escape(profile) + "</pre>"))
-    report = write_report([record_file], state.config.report, title=f"compress search on {state.config.model}",
-                          extra_sections=sections)
+    try:
+        report = write_report([record_file], state.config.report, title=f"compress search on {state.config.model}",
+                              extra_sections=sections)
+    except Exception as exc:  # plotting and file writing: the winner is already saved; say what failed
+        state.log(f"report failed ({exc.__class__.__name__}: {exc}); the search record is {record_file}")
+        summary["report_failed"] = f"{exc.__class__.__name__}: {exc}"
+        (Path(state.config.workdir) / SEARCH_RECORD).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        return
     (report / SEARCH_RECORD).write_text(json.dumps(summary, indent=2, default=str) + "\n")
     state.log(f"report: {report / 'README.md'}")

@@ -23,29 +23,31 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from compress.artifacts import atomic_output_dir, write_manifest
-from compress.config import option, to_dict
+from compress.config import Settings, option, to_dict
 from compress.data import DataConfig, data_location, LabelledText, LabelSpace
-from compress.metrics import classification_metrics
+from compress.metrics import Metric, classification_metrics
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Settings):
     """Optimisation settings shared by every stage that trains."""
 
-    epochs: float = option(3.0, "passes over the training data (fractions allowed)")
-    max_steps: int | None = option(None, "stop after this many optimiser steps, whatever --epochs says")
-    batch_size: int = option(32, "training examples per step and process")
-    learning_rate: float = option(5e-5, "peak AdamW learning rate")
-    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
-    warmup_ratio: float = option(0.06, "fraction of steps over which the learning rate rises linearly")
-    max_grad_norm: float = option(1.0, "gradient clipping norm (0 turns clipping off)")
-    max_length: int = option(128, "tokens per example; longer inputs are truncated")
-    eval_batch_size: int = option(128, "examples per batch when evaluating")
+    epochs: float = option(3.0, "passes over the training data (fractions allowed)", interval="(0, inf)")
+    max_steps: int | None = option(None, "stop after this many optimiser steps, whatever --epochs says",
+                                   interval="[1, inf)")
+    batch_size: int = option(32, "training examples per step and process", interval="[1, inf)")
+    learning_rate: float = option(5e-5, "peak AdamW learning rate", interval="(0, inf)")
+    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm)", interval="[0, inf)")
+    warmup_ratio: float = option(0.06, "fraction of steps over which the learning rate rises linearly",
+                                 interval="[0, 1]")
+    max_grad_norm: float = option(1.0, "gradient clipping norm (0 turns clipping off)", interval="[0, inf)")
+    max_length: int = option(128, "tokens per example; longer inputs are truncated", interval="[5, inf)")
+    eval_batch_size: int = option(128, "examples per batch when evaluating", interval="[1, inf)")
     group_by_length: bool = option(True, "batch examples of similar length so dynamic padding pads little")
-    seed: int = option(42, "seed for initialisation, shuffling and dropout")
+    seed: int = option(42, "seed for initialisation, shuffling and dropout", interval="[0, 4294967295]")
 
 
 @dataclass
@@ -167,9 +169,9 @@ def predict_logits(model: torch.nn.Module, features: Features, pad_id: int, batc
 
 
 def evaluate(model: torch.nn.Module, features: Features, pad_id: int, batch_size: int = 128,
-             device: torch.device | str = "cpu") -> dict[str, float]:
+             device: torch.device | str = "cpu", metric: Metric = Metric()) -> dict[str, float]:
     logits = predict_logits(model, features, pad_id, batch_size, device)
-    return classification_metrics(features.labels, logits.argmax(-1), model.config.num_labels)
+    return classification_metrics(features.labels, logits.argmax(-1), model.config.num_labels, metric)
 
 
 def cross_entropy_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]):
@@ -179,8 +181,9 @@ def cross_entropy_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]):
 
 def train(model: torch.nn.Module, train_features: Features, eval_features: Features | None, pad_id: int,
           config: TrainConfig, loss_fn: LossFn = cross_entropy_loss, description: str = "train",
-          metric: str = "accuracy") -> TrainResult:
-    """Train `model` in place; on return it holds the weights that scored best on `eval_features`."""
+          metric: Metric = Metric()) -> TrainResult:
+    """Train `model` in place; on return it holds the weights that scored best in `metric` on `eval_features`
+    (the validation role: the test role is never seen here)."""
     from accelerate import Accelerator
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -198,7 +201,11 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
          "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    # accelerate's scheduler wrapper steps the schedule once per process for every optimiser step (it takes the
+    # batch to have grown with the processes), so the schedule counts in those ticks: sized in optimiser steps,
+    # warm-up and decay would end after 1/N of the run and the rest would train at learning rate 0.
+    ticks = accelerator.num_processes
+    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total) * ticks, total * ticks)
     wrapped, optimizer, data, schedule = accelerator.prepare(model, optimizer, data, schedule)
 
     result = TrainResult(processes=accelerator.num_processes)
@@ -230,10 +237,10 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
         record = {"epoch": epoch, "step": result.steps, "loss": running, **{k: round(v, 5) for k, v in parts.items()}}
         if eval_features is not None:
             unwrapped = accelerator.unwrap_model(wrapped)
-            scores = evaluate(unwrapped, eval_features, pad_id, config.eval_batch_size, accelerator.device)
+            scores = evaluate(unwrapped, eval_features, pad_id, config.eval_batch_size, accelerator.device, metric)
             record["eval"] = scores
-            if scores[metric] > best_score:
-                best_score = scores[metric]
+            if scores["score"] > best_score:
+                best_score = scores["score"]
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in unwrapped.state_dict().items()})
                 result.best = record
             if accelerator.is_local_main_process:
@@ -257,7 +264,8 @@ def is_main_process() -> bool:
 
 
 def save_trained(output_dir: str | Path, overwrite: bool, stage: str, model: torch.nn.Module, tokenizer,
-                 model_source: str, config: DataConfig, metrics: dict[str, Any], started: float) -> dict[str, Any]:
+                 model_source: str, config: DataConfig, metrics: dict[str, Any], started: float,
+                 roles: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write a trained checkpoint with its tokenizer, metrics.json and a manifest; return the manifest.
 
     The manifest names `model_source` as the `model` input, so lineage walks back to the parent
@@ -272,4 +280,4 @@ def save_trained(output_dir: str | Path, overwrite: bool, stage: str, model: tor
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        return write_manifest(tmp, stage, inputs, to_dict(config), metrics, started)
+        return write_manifest(tmp, stage, inputs, to_dict(config), metrics, started, roles)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from compress.data import LabelledText
-from compress.metrics import classification_metrics
+from compress.metrics import Metric, classification_metrics
 from compress.training import Features, featurize
 
 
@@ -16,12 +16,14 @@ def features_for(runner, data: LabelledText, max_length: int = 128) -> Features:
     return featurize(runner.tokenizer, data, runner.labels, max_length)
 
 
-def score(runner, features: Features, batch_size: int = 64) -> dict[str, Any]:
+def score(runner, features: Features, metric: Metric = Metric(), batch_size: int = 64) -> dict[str, Any]:
+    """Metrics (`score` is `metric`), and per row the label, prediction and probabilities, for paired comparisons."""
     logits = runner.logits(features, batch_size)
     predictions = logits.argmax(-1)
     shifted = logits - logits.max(-1, keepdims=True)
     probs = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
-    return {"metrics": classification_metrics(features.labels, predictions, len(runner.labels.names)),
+    return {"metrics": classification_metrics(features.labels, predictions, len(runner.labels.names), metric),
+            "label_names": list(runner.labels.names), "labels": list(features.labels),
             "predictions": predictions.tolist(), "probabilities": probs.round(6).tolist()}
 
 

@@ -8,16 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from compress.artifacts import hash_path, read_manifest
-from compress.config import option, to_dict
+from compress.config import Settings, option, to_dict
 from compress.data import DataConfig, load_split
+from compress.metrics import Metric
+from compress.roles import load_roles, resolve_data
 from compress.errors import CompressError
 from compress.onnx_model import onnx_file, is_onnx_model
-from eval import accuracy, calibration, fidelity, latency, machine, memory, record, robustness
+from compress.paths import portable_path
+from eval import accuracy, calibration, fidelity, latency, machine, memory, paired, record, robustness
 from eval.runners import VariantSpec, model_dir, open_runner
 
 # Phased runs alternate PyTorch and ONNX blocks this many times, so a change in the machine's speed during
 # the run reaches both sides: with one block each, an ONNX phase once ran 1.65x slower than the run before it.
 PHASE_BLOCKS = 3
+# Where each role's scores sit in a variant's record: "accuracy" is the reported (test) role.
+SCORE_KEYS = {"test": "accuracy", "validation": "validation"}
 
 
 def isolation(spinning: bool, settle_ms: float, turn_ms: float, phased: bool) -> str:
@@ -35,27 +40,30 @@ def isolation(spinning: bool, settle_ms: float, turn_ms: float, phased: bool) ->
 
 
 @dataclass
-class BenchConfig(DataConfig):
+class BenchConfig(DataConfig, Settings):
     """Settings of `compress bench`."""
 
-    threads: int | None = option(None, "intra-op threads for every backend (default: the physical cores)")
+    threads: int | None = option(None, "intra-op threads for every backend (default: the physical cores)",
+                                 interval="[1, inf)")
     device: str = option("cpu", "where to run", choices=("cpu", "cuda"))
-    batch_sizes: list[int] = option([1, 8, 32], "batch sizes of the fixed-shape latency grid")
-    lengths: list[int] = option([32, 128], "sequence lengths of the fixed-shape latency grid")
-    real_batch_sizes: list[int] = option([1, 32], "batch sizes for the eval split's real lengths (dynamic padding)")
-    real_examples: int = option(256, "eval rows used for the real-length workloads")
+    batch_sizes: list[int] = option([1, 8, 32], "batch sizes of the fixed-shape latency grid", interval="[1, inf)")
+    lengths: list[int] = option([32, 128], "sequence lengths of the fixed-shape latency grid", interval="[1, inf)")
+    real_batch_sizes: list[int] = option([1, 32], "batch sizes for the scored rows' real lengths (dynamic padding)",
+                                         interval="[1, inf)")
+    real_examples: int = option(256, "scored rows (test, else validation) used for the real-length workloads",
+                                interval="[1, inf)")
     bucket: bool = option(False, "also time real lengths with length-sorted batches (sequence bucketing)")
-    warmup: int = option(3, "untimed passes per variant and workload")
+    warmup: int = option(3, "untimed passes per variant and workload", interval="[0, inf)")
     min_runs: int = option(30, "timed passes per variant and fixed-shape workload at least (with 10, repeated "
-                               "runs here gave medians up to 12% apart)")
+                               "runs here gave medians up to 12% apart)", interval="[1, inf)")
     real_min_runs: int = option(15, "timed passes over the real-length rows at least (with 5, repeated runs "
-                                    "here gave throughput ratios 13% apart)")
+                                    "here gave throughput ratios 13% apart)", interval="[1, inf)")
     min_time: float = option(3.0, "timed seconds per variant and workload at least, so a fast workload's median "
                                   "spans more than a moment of the machine's state (batch-1 speed-up ratios "
-                                  "of 30-pass runs here moved 16-21% between repeated runs)")
+                                  "of 30-pass runs here moved 16-21% between repeated runs)", interval="[0, inf)")
     time_budget: float = option(10.0, "seconds per variant and workload, once the minimum runs and time are done, "
                                       "for the median to be known within 1% (its ~95% confidence interval); "
-                                      "the run stops earlier when every median is")
+                                      "the run stops earlier when every median is", interval="[0, inf)")
     ort_spinning: bool = option(False, "let ONNX Runtime's intra-op threads spin between operators (its own default, "
                                        "what a latency-bound server runs; the 50%-pruned 3-layer int8 SST-2 "
                                        "student ran batch 1 x 128 in 2.8 ms against 3.1 ms without, alone in a "
@@ -65,17 +73,28 @@ class BenchConfig(DataConfig):
                                        "ORT threads ran up to 2.6x slower here, and still 1.9x with 20 ms pauses")
     settle_ms: float = option(100.0, "with --ort-spinning: the pause after each variant's turn, in milliseconds; "
                                      "after 20 ms the previous variant's threads still spun, and the next one's "
-                                     "2nd-4th passes took 6 ms instead of 2.2 here (100 ms: 2.2-2.5)")
+                                     "2nd-4th passes took 6 ms instead of 2.2 here (100 ms: 2.2-2.5)",
+                                     interval="[0, inf)")
     turn_ms: float = option(500.0, "with --ort-spinning: each variant's turn lasts at least this long, so its cold "
-                                   "first pass after the pause is one of many")
-    max_length: int = option(128, "tokens per example when scoring accuracy and building real-length batches")
-    accuracy: bool = option(True, "score each variant on the eval split")
+                                   "first pass after the pause is one of many", interval="[0, inf)")
+    max_length: int = option(128, "tokens per example when scoring accuracy and building real-length batches",
+                             interval="[5, inf)")
+    accuracy: bool = option(True, "score each variant on the data roles of --roles")
+    roles: list[str] = option(["validation", "test"], "data roles scored: validation (what choices are made on) "
+                                                      "and/or test (what is reported)")
+    budget: float | None = option(None, "drop budget in points of --metric: each variant's verdict says whether "
+                                        "its drop is inside it with 95% confidence or only at the point estimate",
+                                        interval="[0, inf)")
+    bootstrap: int = option(2000, "resamples of the paired bootstrap interval of each variant's drop (seed 0)",
+                            interval="[1, inf)")
     memory: bool = option(True, "measure peak memory of each variant in a fresh subprocess")
     names: list[str] = option([], "display names for the variants, in order (default: directory names)")
-    calibration_bins: int = option(15, "equal-width confidence bins for the expected calibration error")
+    calibration_bins: int = option(15, "equal-width confidence bins for the expected calibration error",
+                                   interval="[1, inf)")
     perturbations: list[str] = option(["typos", "word_dropout", "case"], "robustness checks on perturbed eval "
                                       "text (typos, word_dropout, case); give 'none' to skip")
-    perturbation_rates: list[float] = option([0.05, 0.15], "fraction of characters (typos) or words changed")
+    perturbation_rates: list[float] = option([0.05, 0.15], "fraction of characters (typos) or words changed",
+                                             interval="[0, 1]")
     extra_eval: list[str] = option([], "extra labelled evaluation sets (any source --data takes, optionally "
                                        "SOURCE:SPLIT), scored separately as out-of-domain accuracy")
 
@@ -93,7 +112,12 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
     specs = [VariantSpec.parse(m, config.names[i] if config.names else None) for i, m in enumerate(models)]
     runners = [open_runner(s, config.device, threads, config.ort_spinning) for s in specs]
     phased = config.ort_spinning and len({r.backend for r in runners}) > 1
-    data = load_split(config.data, config.eval_split, config.columns).sample(config.max_eval_examples)
+    if not set(config.roles) <= {"validation", "test"} or not config.roles:
+        raise CompressError(f"--roles takes validation and/or test, got {' '.join(config.roles)}")
+    config = resolve_data(config, specs[0].path)
+    roles = load_roles(config)
+    scored = {role: getattr(roles, role) for role in ("validation", "test") if role in config.roles}
+    data = scored.get("test", scored.get("validation"))
     features = [accuracy.features_for(r, data, config.max_length) for r in runners]
     started = time.time()
 
@@ -103,9 +127,13 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
                  "latency": []} for r in runners]
 
     if config.accuracy:
-        for runner, feats, variant in zip(runners, features, variants):
-            variant["accuracy"] = accuracy.score(runner, feats)
-        _scorecard(runners, data, features, variants, config)
+        for role, rows in scored.items():
+            for runner, variant in zip(runners, variants):
+                feats = accuracy.features_for(runner, rows, config.max_length)
+                variant[SCORE_KEYS[role]] = accuracy.score(runner, feats, Metric.parse(config.metric,
+                                                                                       runner.labels.names))
+        if "test" in scored:
+            _scorecard(runners, data, features, variants, config)
 
     settle = config.settle_ms / 1000 if config.ort_spinning else 0.0
     turn = config.turn_ms / 1000 if config.ort_spinning else 0.0
@@ -126,10 +154,14 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
     if config.memory:
         shapes = [[b, l] for b, l in grid]
         for runner, variant in zip(runners, variants):
-            variant["memory"] = memory.measure_memory(runner.spec.path, runner.spec.option, config.device, threads,
-                                                      shapes)
+            # Measured last, in a subprocess: a failure there is recorded, and the figures above are kept.
+            try:
+                variant["memory"] = memory.measure_memory(runner.spec.path, runner.spec.option, config.device,
+                                                          threads, shapes)
+            except CompressError as exc:
+                variant["memory_failed"] = str(exc)
     _close_sessions(runners)  # spinning threads must not outlive the run (the search times more afterwards)
-    _relate_to_baseline(variants)
+    _relate_to_baseline(variants, config)
     return {
         "schema": record.SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -137,7 +169,9 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
         "settings": {**to_dict(config), "threads": threads,
                      "isolation": isolation(config.ort_spinning, config.settle_ms, config.turn_ms, phased),
                      "measure_seconds": round(time.time() - started, 1)},
-        "data": {"source": data.origin, "split": config.eval_split, "examples": len(data)},
+        "data": {"source": str(config.data), "metric": config.metric, "roles": roles.summary(),
+                 "scored": {SCORE_KEYS[r]: r for r in scored}, "chosen_on": "validation",
+                 "reported_on": "test" if "test" in scored else None},
         "variants": variants,
     }
 
@@ -150,7 +184,7 @@ def _scorecard(runners, data, features, variants, config: BenchConfig) -> None:
     extra = []
     for item in config.extra_eval:
         source, _, split = item.rpartition(":") if ":" in item and not Path(item).exists() else (item, "", "")
-        extra.append((item, load_split(source, split or config.eval_split, config.columns)))
+        extra.append((item, load_split(source, split or "test", config.columns)))
     for runner, feats, variant in zip(runners, features, variants):
         acc = variant["accuracy"]
         clean = acc["metrics"]["accuracy"]
@@ -204,9 +238,9 @@ def lineage(path: Path) -> list[dict[str, Any]]:
         seen.add(current)
         manifest = read_manifest(current)
         if manifest is None:
-            chain.append({"stage": "source", "path": str(current)})
+            chain.append({"stage": "source", "path": portable_path(current)})
             break
-        chain.append({"stage": manifest["stage"], "path": str(current), "settings": _key_settings(manifest)})
+        chain.append({"stage": manifest["stage"], "path": portable_path(current), "settings": _key_settings(manifest)})
         parent = manifest.get("inputs", {}).get("model", {}).get("path")
         current = Path(parent) if parent else None
     return chain
@@ -219,16 +253,27 @@ def _key_settings(manifest: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in manifest.get("settings", {}).items() if k in keep and v not in (None, [], False)}
 
 
-def _relate_to_baseline(variants: list[dict[str, Any]]) -> None:
+def _relate_to_baseline(variants: list[dict[str, Any]], config: BenchConfig) -> None:
+    """Ratios to the baseline; for each scored role the paired change in --metric with its interval."""
     base = variants[0]
     for variant in variants:
         variant["size"]["size_ratio"] = base["size"]["file_bytes"] / max(variant["size"]["file_bytes"], 1)
         for entry, base_entry in zip(variant["latency"], base["latency"]):
             entry.update(latency.ratios(base_entry, entry))
-        if "accuracy" in variant and "accuracy" in base:
-            acc = variant["accuracy"]
-            acc["accuracy_delta_points"] = 100 * (acc["metrics"]["accuracy"] - base["accuracy"]["metrics"]["accuracy"])
-            acc["agreement"] = accuracy.agreement(base["accuracy"]["predictions"], acc["predictions"])
+        for key in SCORE_KEYS.values():
+            if key not in variant or key not in base:
+                continue
+            scores, reference = variant[key], base[key]
+            labels = reference["labels"]
+            scores["accuracy_delta_points"] = 100 * (scores["metrics"]["accuracy"] - reference["metrics"]["accuracy"])
+            scores["agreement"] = accuracy.agreement(reference["predictions"], scores["predictions"])
+            metric = Metric.parse(config.metric, scores["label_names"])
+            scores["paired"] = paired.paired_delta(labels, reference["predictions"], scores["predictions"],
+                                                   len(scores["label_names"]), metric, config.bootstrap)
+            if config.budget is not None:
+                scores["paired"]["budget_points"] = config.budget
+                scores["paired"]["verdict"] = paired.verdict(scores["paired"]["delta_points"],
+                                                             scores["paired"]["interval_points"], config.budget)
 
 
 def summary_table(result: dict[str, Any], workloads: tuple[str, ...] = ("b1xl128", "b32xl128", "real-b32")) -> str:

@@ -138,7 +138,10 @@ def _nvml_used_mb() -> float:
 def measure_memory(path: Path, option: str | None, device: str, threads: int,
                    shapes: list[tuple[int, int]]) -> dict[str, Any]:
     """Peak memory of a fresh Python process that loads and runs only this model."""
-    spec = {"path": str(path), "option": option, "device": device, "threads": threads, "shapes": shapes}
+    # The probe runs in the package's own folder, so that `-m eval.memory` finds this package and not an `eval`
+    # of the user's; a path relative to the user's working directory is therefore made absolute first.
+    spec = {"path": str(Path(path).resolve()), "option": option, "device": device, "threads": threads,
+            "shapes": shapes}
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run([sys.executable, "-m", "eval.memory", json.dumps(spec)], capture_output=True, text=True,
                           env=env, cwd=Path(__file__).resolve().parents[1])

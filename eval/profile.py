@@ -14,14 +14,14 @@ from compress.onnx_model import feed, onnx_file, session
 
 
 def profile_ops(path: str | Path, batch: dict[str, np.ndarray], threads: int | None, runs: int = 30,
-                warmup: int = 5) -> dict[str, Any]:
+                warmup: int = 5, spinning: bool = False) -> dict[str, Any]:
     """Kernel time per operator type over `runs` runs of one batch, after `warmup` runs left out.
 
     Returns each type's share of kernel time and its mean milliseconds per run, largest first, and the
     mean wall time per run, whose excess over the kernel sum is scheduling and framework overhead.
     """
     with tempfile.TemporaryDirectory(prefix="compress-profile-") as tmp:
-        sess = session(onnx_file(path), threads, profile_prefix=str(Path(tmp) / "ort"))
+        sess = session(onnx_file(path), threads, spinning=spinning, profile_prefix=str(Path(tmp) / "ort"))
         inputs = feed(sess, batch)
         for _ in range(warmup + runs):
             sess.run(["logits"], inputs)
@@ -41,14 +41,15 @@ def profile_ops(path: str | Path, batch: dict[str, np.ndarray], threads: int | N
 
 
 def profile_on_text(path: str | Path, texts: list[str], threads: int | None, batch_size: int = 1,
-                    length: int = 128, runs: int = 30) -> dict[str, Any]:
+                    length: int = 128, runs: int = 30, spinning: bool = False) -> dict[str, Any]:
     """profile_ops on the first `batch_size` texts, cut or padded to `length` tokens (the b{batch}xl{length} shape)."""
     from compress.models import load_tokenizer
     from eval.runners import model_dir
 
     batch = load_tokenizer(str(model_dir(Path(path))))(texts[:batch_size], padding="max_length", truncation=True,
                                            max_length=length, return_tensors="np")
-    return {"shape": f"b{batch_size}xl{length}", **profile_ops(path, dict(batch), threads, runs)}
+    return {"shape": f"b{batch_size}xl{length}", "spinning": spinning,
+            **profile_ops(path, dict(batch), threads, runs, spinning=spinning)}
 
 
 def profile_markdown(profile: dict[str, Any], top: int = 8) -> str:

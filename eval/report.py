@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from compress.artifacts import atomic_output_dir
+from compress.paths import portable_path
 from eval import record
 from eval.pareto import pareto_front
 
 HEADLINE_WORKLOADS = ("b1xl128", "real-b32")
+FLIP_DIRECTIONS_SHOWN = 3
 
 
 def _variants(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -60,6 +62,26 @@ def main_table(variants: list[dict[str, Any]]) -> tuple[list[str], list[list[str
     return head, rows
 
 
+def roles_table(variants: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Validation (what chose) beside test (what is reported), with each test drop's paired interval."""
+    if not any("validation" in v for v in variants):
+        return [], []
+    head = ["variant", "validation score %", "Δ pts", "test score %", "Δ pts", "95% paired interval", "verdict",
+            "test agreement %"]
+    rows = []
+    for v in variants:
+        val, test = v.get("validation", {}), v.get("accuracy", {})
+        paired = test.get("paired", {})
+        interval = paired.get("interval_points")
+        rows.append([v["name"], _fmt(val and val["metrics"]["score"] * 100),
+                     _fmt(val.get("paired", {}).get("delta_points"), "+.2f"),
+                     _fmt(test and test["metrics"].get("score", test["metrics"]["accuracy"]) * 100),
+                     _fmt(paired.get("delta_points"), "+.2f"),
+                     f"[{interval[0]:+.2f}, {interval[1]:+.2f}]" if interval else "-", paired.get("verdict", "-"),
+                     _fmt(test.get("agreement") and test["agreement"] * 100, ".1f")])
+    return head, rows
+
+
 def latency_table(variants: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     head = ["variant", "workload", "runs", "p50 ms", "p90 ms", "p99 ms", "seq/s", "speed-up x (p50)"]
     rows = [[v["name"], e["workload"], str(e["runs"]), _fmt(e["p50_ms"]), _fmt(e["p90_ms"]), _fmt(e["p99_ms"]),
@@ -74,20 +96,32 @@ def scorecard_table(variants: list[dict[str, Any]]) -> tuple[list[str], list[lis
         return [], []
     noise = [(r["perturbation"], r["rate"]) for r in carded[0]["scorecard"]["robustness"]]
     extra = [o["data"] for o in carded[0]["scorecard"]["out_of_domain"]]
-    head = ["variant", "agreement %", "flips (by direction)", "KL mean", "ECE", "confidence / accuracy %"]
+    head = ["variant", "agreement %", "flips (largest directions)", "KL mean", "ECE", "confidence / accuracy %"]
     head += [f"{k}@{r:g} drop pts" for k, r in noise] + [f"OOD {name} acc %" for name in extra]
     rows = []
     for v in carded:
         card = v["scorecard"]
         fid, cal = card["fidelity"], card["calibration"]
-        directions = ", ".join(f"{k}: {n}" for k, n in fid["flips_by_direction"].items())
-        row = [v["name"], _fmt(fid["agreement"] * 100, ".1f"), f"{fid['flips']} ({directions})",
+        row = [v["name"], _fmt(fid["agreement"] * 100, ".1f"), flips_cell(fid),
                _fmt(fid["kl_mean"], ".4f"), _fmt(cal["ece"], ".4f"),
                f"{cal['mean_confidence'] * 100:.1f} / {cal['accuracy'] * 100:.1f}"]
         row += [_fmt(r["drop_points"], "+.2f") for r in card["robustness"]]
         row += [_fmt(o["accuracy"] * 100) for o in card["out_of_domain"]]
         rows.append(row)
     return head, rows
+
+
+def flips_cell(fid: dict[str, Any]) -> str:
+    """The number of flips and its few largest directions: all ordered pairs of classes would not fit a table."""
+    # Records written before fidelity dropped the empty directions still list every pair, unsorted.
+    directions = sorted(((k, n) for k, n in fid["flips_by_direction"].items() if n), key=lambda item: -item[1])
+    if not directions:
+        return str(fid["flips"])
+    shown = ", ".join(f"{k}: {n}" for k, n in directions[:FLIP_DIRECTIONS_SHOWN])
+    rest = directions[FLIP_DIRECTIONS_SHOWN:]
+    if rest:
+        shown += f"; {sum(n for _, n in rest)} more in {len(rest)} other direction{'s' * (len(rest) > 1)}"
+    return f"{fid['flips']} ({shown})"
 
 
 def _markdown_table(head: list[str], rows: list[list[str]]) -> str:
@@ -190,7 +224,7 @@ def _machine_lines(records: Sequence[dict[str, Any]]) -> list[str]:
         lines += [f"- **{rec['created']}**: {m.get('cpu')} ({m.get('physical_cores')} physical cores), "
                   f"{s.get('threads')} intra-op threads, device {s.get('device')}; int8-relevant CPU flags: {flags}; "
                   f"GPUs: {gpus}; ONNX Runtime providers: {', '.join(m.get('onnxruntime_providers', []))}",
-                  f"  - data: {rec['data'].get('source')} ({rec['data'].get('examples')} examples); "
+                  f"  - data: {rec['data'].get('source')}; "
                   f"isolation: {s.get('isolation')}", f"  - versions: {versions}"]
     return lines
 
@@ -220,16 +254,23 @@ def write_report(record_files: Sequence[str | os.PathLike], output: str | os.Pat
         files = plots(variants, tmp)
         main_head, main_rows = main_table(variants)
         lat_head, lat_rows = latency_table(variants)
-        sources = ", ".join(f"`{f}`" for f in record_files)
+        sources = ", ".join(f"`{portable_path(f)}`" for f in record_files)
         md = [f"# {title}", "", f"Generated by `compress report` from {sources}. Ratios (Δ, size x, speed-up x, "
               f"throughput x) compare each variant with the first variant of its bench run "
               f"(`{variants[0]['_baseline']}`), measured side by side.", "", "## Variants", "",
               _markdown_table(main_head, main_rows), ""]
         md += [f"![{name}]({path.name})" for name, path in files.items()]
+        roles_head, roles_rows = roles_table(variants)
+        if roles_rows:
+            data = records[0]["data"]
+            md += ["", "## Validation chooses, test reports", "", f"Scores in {data.get('metric', 'accuracy')}; "
+                   f"{data.get('roles', {}).get('resolution', '')}. Each Δ is the variant minus its run's baseline on "
+                   "the same rows; the interval is a seeded paired bootstrap of the test Δ.", "",
+                   _markdown_table(roles_head, roles_rows)]
         card_head, card_rows = scorecard_table(variants)
         if card_rows:
             md += ["", "## Scorecard: is it still the same model?", "", "Agreement, flips and KL divergence compare "
-                   "each variant's predictions with its run's baseline on the eval split; ECE uses equal-width "
+                   "each variant's predictions with its run's baseline on the test role; ECE uses equal-width "
                    "confidence bins; robustness is the accuracy drop on seeded perturbed eval text (see "
                    "`eval/robustness.py` for what each perturbation changes).", "",
                    _markdown_table(card_head, card_rows)]
@@ -251,7 +292,9 @@ table{{border-collapse:collapse;font-size:13px;margin:1em 0}}th,td{{border:1px s
 th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:1em}}
 img{{max-width:640px}}</style></head><body><h1>{html.escape(title)}</h1>
 <p>Ratios compare each variant with the first variant of its bench run, measured side by side.</p>
-<h2>Variants</h2>{_html_table(main_head, main_rows)}<h2>Plots</h2>{images}
+<h2>Variants</h2>{_html_table(main_head, main_rows)}
+{"<h2>Validation chooses, test reports</h2>" + _html_table(roles_head, roles_rows) if roles_rows else ""}
+<h2>Plots</h2>{images}
 {"<h2>Scorecard</h2>" + _html_table(card_head, card_rows) if card_rows else ""}
 <h2>Latency per workload</h2>{_html_table(lat_head, lat_rows)}<h2>Lineage</h2><ul>{lineage}</ul>
 <h2>Machine and settings</h2><ul>{machine}</ul>{extra}</body></html>"""

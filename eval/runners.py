@@ -17,6 +17,7 @@ import numpy as np
 from compress.data import LabelSpace
 from compress.errors import CompressError
 from compress.onnx_model import is_onnx_model, onnx_file, onnx_logits, session
+from compress.paths import portable_path
 
 TORCH_PRECISIONS = ("fp32", "fp16", "bf16")
 ORT_PROVIDERS = {"cpu": ["CPUExecutionProvider"],
@@ -73,7 +74,7 @@ class Runner:
         return self.tokenizer.pad_token_id or 0
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.spec.label, "path": str(self.spec.path), "backend": self.backend,
+        return {"name": self.spec.label, "path": portable_path(self.spec.path), "backend": self.backend,
                 "device": self.device, "precision": self.precision}
 
     def prepare(self, batch: dict[str, np.ndarray]) -> Any:

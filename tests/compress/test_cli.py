@@ -227,3 +227,35 @@ def test_ctrl_c_while_writing_the_output_removes_the_partial_directory(tiny_bert
     assert main_catching_interrupts(finetune_args(tiny_bert, data, tmp_path / "out")) == 130
     assert "model.safetensors" in written, "the interrupt must come after weights were written"
     assert_interrupted(capsys, tmp_path)
+
+
+# Run as an installed user runs it: from a working directory outside the repository
+
+def test_relative_paths_are_read_from_the_users_working_directory_and_recorded_relative_to_it(tiny_bert, tmp_path,
+                                                                                              data_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    shutil.copytree(tiny_bert, work / "my-base")
+    env = {**os.environ, "COMPRESS_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    compress = [str(Path(sys.executable).parent / "compress")]
+
+    def run(*argv):
+        done = subprocess.run(compress + list(argv), cwd=work, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    run("finetune", "--model", "my-base", "--data", "sst2", "--max-train-examples", "32", "--max-eval-examples", "32",
+        "--max-steps", "1", "--batch-size", "8", "--max-length", "32", "-o", "my-teacher")
+    # The memory probe runs in a subprocess of its own: it must load my-teacher from here, not read it as a hub id.
+    run("bench", "my-teacher", "--max-eval-examples", "16", "--batch-sizes", "1", "--lengths", "16",
+        "--real-batch-sizes", "4", "--real-examples", "8", "--warmup", "0", "--min-runs", "2", "--real-min-runs", "1",
+        "--time-budget", "0", "--min-time", "0", "--threads", "1", "--perturbations", "none", "-o", "bench.json")
+    manifest = json.loads((work / "my-teacher" / "manifest.json").read_text())
+    assert manifest["inputs"]["model"]["path"] == "my-base"
+    (variant,) = json.loads((work / "bench.json").read_text())["variants"]
+    assert variant["memory"]["peak_rss_mb"] >= variant["memory"]["loaded_rss_mb"] > 0
+    assert variant["path"] == "my-teacher"
+    assert [(s["stage"], s["path"]) for s in variant["lineage"]] == [("finetune", "my-teacher"), ("source", "my-base")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 
 import numpy as np
@@ -202,7 +203,7 @@ def test_distill_writes_a_reloadable_student(trained_tiny_bert, tmp_path):
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert model.config.num_hidden_layers == 1 and len(model.bert.encoder.layer) == 1
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["stage"] == "distill" and manifest["inputs"]["model"]["path"] == str(trained_tiny_bert)
+    assert manifest["stage"] == "distill" and manifest["inputs"]["model"]["path"] == os.path.relpath(trained_tiny_bert)
     assert manifest["inputs"]["model"]["sha256"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["student_layer_ids"] == [1] and metrics["teacher_cached"] is True

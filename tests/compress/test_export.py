@@ -51,7 +51,7 @@ def test_export_writes_a_complete_directory_with_parity_in_the_manifest(onnx_dir
     assert {"model.onnx", "config.json", "tokenizer.json", "vocab.txt", "manifest.json"} <= {
         p.name for p in onnx_dir.iterdir()}
     m = manifest(onnx_dir)
-    assert m["stage"] == "export" and m["inputs"]["model"]["path"] == str(tiny_bert)
+    assert m["stage"] == "export" and m["inputs"]["model"]["path"] == os.path.relpath(tiny_bert)
     assert m["inputs"]["model"]["sha256"]
     parity = m["metrics"]["parity"]
     assert list(parity) == ["exported"], "no optimize or fp16 step was asked for"
@@ -134,20 +134,21 @@ def graph_nodes(directory):
     return onnx.load(str(directory / "model.onnx")).graph.node
 
 
-def test_fp16_graph_keeps_io_types_and_runs(optimized_fp16_dir, tiny_bert):
+def test_fp16_graph_keeps_io_types_and_matches_pytorch_within_float16_precision(optimized_fp16_dir, tiny_bert):
     model = onnx.load(str(optimized_fp16_dir / "model.onnx"))
     weights = [t for t in model.graph.initializer if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)]
     assert sum(t.data_type == onnx.TensorProto.FLOAT16 for t in weights) > 0.9 * len(weights)
     assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert {i.type.tensor_type.elem_type for i in model.graph.input} == {onnx.TensorProto.INT64}
-    parity = manifest(optimized_fp16_dir)["metrics"]["parity"]["fp16"]
-    assert parity["tolerance"] == 5e-2 and parity["max_abs_diff"] <= 5e-2
-    try:
-        sess = ort.InferenceSession(str(optimized_fp16_dir / "model.onnx"), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # an ONNX Runtime build without CPU float16 kernels
-        pytest.skip(f"this ONNX Runtime cannot run float16 graphs on CPU: {exc}")
-    logits = sess.run(["logits"], dev_batch(tiny_bert, 3, 16))[0]
-    assert logits.dtype == np.float32 and np.isfinite(logits).all()
+    # The export checked this graph on CPU when no GPU is present, so CPU kernels run it here too.
+    batch = dev_batch(tiny_bert, 8, 32)
+    sess = ort.InferenceSession(str(optimized_fp16_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    logits = sess.run(["logits"], batch)[0]
+    with torch.no_grad():
+        expected = load_classifier(str(tiny_bert)).eval()(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits
+    difference = np.abs(logits - expected.numpy()).max()
+    assert logits.dtype == np.float32 and logits.shape == (8, 2)
+    assert 1e-5 < difference <= 5e-2, "float16 arithmetic: close to float32, yet not the float32 graph"
 
 
 def test_broken_parity_fails_and_writes_nothing(tiny_bert, tmp_path):

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from compress.artifacts import hash_path
-from compress.data import load_task
+from compress.data import DataConfig
 from compress.finetune import FinetuneConfig, finetune
+from compress.roles import load_roles
 from compress.training import evaluate, featurize, predict_logits
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,11 +28,11 @@ def manifest(trained_tiny_bert):
 
 @pytest.fixture(scope="module")
 def dev_slice(manifest):
-    """The evaluation examples the run used, rebuilt from the settings in its manifest."""
+    """The validation rows the run chose on, rebuilt from the settings in its manifest."""
     s = manifest["settings"]
-    _, dev, labels = load_task(s["data"], max_train=s["max_train_examples"], max_eval=s["max_eval_examples"],
-                               seed=s["seed"])
-    return dev, labels
+    roles = load_roles(DataConfig(**{k: s[k] for k in DataConfig.__dataclass_fields__}), log=lambda _: None)
+    assert manifest["data_roles"]["validation"]["rows"] == len(roles.validation)
+    return roles.validation, roles.labels
 
 
 def test_short_finetune_clearly_beats_chance_on_real_sst2(metrics, dev_slice):
@@ -101,7 +102,7 @@ def test_finetune_refuses_an_existing_output_before_any_work(tiny_bert, tmp_path
     from compress.errors import CompressError
 
     (tmp_path / "out").mkdir()
-    monkeypatch.setattr("compress.finetune.load_task_from", lambda *a: pytest.fail("data was loaded"))
+    monkeypatch.setattr("compress.finetune.load_roles", lambda *a: pytest.fail("data was loaded"))
     with pytest.raises(CompressError, match="already exists"):
         finetune(FinetuneConfig(model=str(tiny_bert)), tmp_path / "out")
 

@@ -7,7 +7,8 @@ import onnxruntime as ort
 import pytest
 
 from compress.cli import main
-from compress.search import Candidate, SearchConfig, _best, _pareto, _State, expected_drop, search
+from compress import search as search_module
+from compress.search import Candidate, SearchConfig, _best, _pareto, _State, search, student_budget
 
 SMALL = dict(max_train_examples=160, max_eval_examples=48, screen_seconds=0.05, final_seconds=0.05,
              scorecard=False, threads=1)
@@ -20,15 +21,15 @@ def quick(model, tmp_path, **kwargs) -> SearchConfig:
 
 def state(base_accuracy: float, drop: float = 1.0) -> _State:
     s = _State(SearchConfig(model="m", max_accuracy_drop=drop), log=lambda _: None, dry_run=False)
-    s.baseline = Candidate("baseline", "m", "hf", [], accuracy=base_accuracy, latency_ms=20.0)
+    s.baseline = Candidate("baseline", "m", "hf", [], score=base_accuracy, latency_ms=20.0)
     return s
 
 
 def test_the_winner_is_the_fastest_candidate_inside_the_budget_not_the_fastest_overall():
     s = state(90.0)
-    slow_exact = Candidate("a", "a", "onnx", [], accuracy=90.0, latency_ms=10.0)
-    edge = Candidate("b", "b", "onnx", [], accuracy=89.0, latency_ms=5.0)
-    too_lossy = Candidate("c", "c", "onnx", [], accuracy=88.9, latency_ms=2.0)
+    slow_exact = Candidate("a", "a", "onnx", [], score=90.0, latency_ms=10.0)
+    edge = Candidate("b", "b", "onnx", [], score=89.0, latency_ms=5.0)
+    too_lossy = Candidate("c", "c", "onnx", [], score=88.9, latency_ms=2.0)
     assert _best([slow_exact, edge, too_lossy, None], s) is edge
     assert _best([slow_exact, edge, too_lossy], s, drop=0.3) is slow_exact
     assert _best([too_lossy], s) is None
@@ -37,9 +38,9 @@ def test_the_winner_is_the_fastest_candidate_inside_the_budget_not_the_fastest_o
 
 def test_among_equally_fast_candidates_the_smallest_file_wins():
     s = state(90.0)
-    big = Candidate("big", "big", "onnx", [], accuracy=89.5, latency_ms=4.71, file_mb=27.2)
-    small = Candidate("small", "small", "onnx", [], accuracy=89.3, latency_ms=4.80, file_mb=11.0)
-    slower_smallest = Candidate("tiny", "tiny", "onnx", [], accuracy=89.6, latency_ms=5.0, file_mb=9.0)
+    big = Candidate("big", "big", "onnx", [], score=89.5, latency_ms=4.71, file_mb=27.2)
+    small = Candidate("small", "small", "onnx", [], score=89.3, latency_ms=4.80, file_mb=11.0)
+    slower_smallest = Candidate("tiny", "tiny", "onnx", [], score=89.6, latency_ms=5.0, file_mb=9.0)
     assert _best([big, small, slower_smallest], s) is small, "4.80 is within 3% of 4.71; 5.0 is not"
     s.config.latency_tie = 0.0
     assert _best([big, small, slower_smallest], s) is big
@@ -48,8 +49,8 @@ def test_among_equally_fast_candidates_the_smallest_file_wins():
 def test_with_a_size_ratio_the_winner_is_the_fastest_small_enough_candidate():
     s = state(90.0)
     s.baseline.file_mb = 90.0
-    fast_big = Candidate("fast", "fast", "onnx", [], accuracy=89.5, latency_ms=2.0, file_mb=15.0)
-    slower_small = Candidate("small", "small", "onnx", [], accuracy=89.5, latency_ms=2.4, file_mb=10.0)
+    fast_big = Candidate("fast", "fast", "onnx", [], score=89.5, latency_ms=2.0, file_mb=15.0)
+    slower_small = Candidate("small", "small", "onnx", [], score=89.5, latency_ms=2.4, file_mb=10.0)
     assert _best([fast_big, slower_small], s, sized=True) is fast_big, "the default ratio 1 holds every candidate"
     s.config.min_size_ratio = 8.0
     assert _best([fast_big, slower_small], s, sized=True) is slower_small, "90 / 8 = 11.25 MB at most"
@@ -58,9 +59,83 @@ def test_with_a_size_ratio_the_winner_is_the_fastest_small_enough_candidate():
     assert _best([fast_big, slower_small], s, sized=True) is None
 
 
-def test_a_shallower_student_is_skipped_when_the_extrapolated_loss_exceeds_the_budget():
-    assert expected_drop(0.9, removed=3, removing=4) == pytest.approx(1.2)
-    assert expected_drop(-0.2, removed=3, removing=4) == 0.0
+def students_with(monkeypatch, tmp_path, scores: dict[str, float], layers: int = 6, **settings):
+    """_students over fake stages: each student's validation score comes from `scores`; returns (names, state)."""
+    model = tmp_path / "teacher"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text(json.dumps({"num_hidden_layers": layers}))
+    (model / "model.safetensors").write_bytes(b"")
+    s = _State(SearchConfig(model=str(model), vocabulary=False, **settings), log=lambda _: None, dry_run=False)
+    s.baseline = Candidate("baseline", str(model), "hf", [], score=90.0, latency_ms=20.0)
+    s.train_rows = 60000
+    trained = []
+
+    def stage(state, name, kind, stage_settings, parent, work=0.0):
+        trained.append(name)
+        return str(tmp_path / name)
+
+    def screen(state, candidate):
+        candidate.score, candidate.latency_ms = scores[candidate.name], 1.0
+        return candidate
+
+    monkeypatch.setattr(search_module, "_stage", stage)
+    monkeypatch.setattr(search_module, "_screen", screen)
+    monkeypatch.setattr(search_module, "_post_training", lambda state, name, source: [])
+    found = search_module._students(s)
+    return trained, [c.name for c, _ in found], s
+
+
+def test_a_student_outside_the_budget_sends_the_search_to_every_deeper_depth(monkeypatch, tmp_path):
+    trained, found, state = students_with(monkeypatch, tmp_path, {"student3": 88.0, "student4": 88.5,
+                                                                  "student5": 89.5}, student_layers=[3, 2])
+    assert trained == ["student3", "student4", "student5"], "deeper until one is inside; never the shallower 2"
+    assert found[0] == "student5"
+
+
+def test_deeper_students_stop_at_the_first_inside_the_budget(monkeypatch, tmp_path):
+    trained, _, _ = students_with(monkeypatch, tmp_path, {"student3": 88.0, "student4": 89.2}, student_layers=[3])
+    assert trained == ["student3", "student4"]
+
+
+def test_a_shallower_student_is_skipped_when_the_extrapolated_loss_exceeds_the_budget(monkeypatch, tmp_path):
+    # 3 layers lose 0.9 points with 3 removed: 2 layers (4 removed) extrapolate to 1.2 > 1.0.
+    trained, _, state = students_with(monkeypatch, tmp_path, {"student3": 89.1}, student_layers=[3, 2])
+    assert trained == ["student3"]
+    assert state.skipped == ["student2 (extrapolated loss 1.20 points)"]
+    trained, _, _ = students_with(monkeypatch, tmp_path / "b", {"student3": 89.5, "student2": 89.0},
+                                  student_layers=[3, 2])
+    assert trained == ["student3", "student2"], "0.5 extrapolates to 0.67: inside, so it is trained"
+
+
+def test_student_budgets_scale_with_the_training_rows():
+    config = SearchConfig(model="m", distill_epochs=2, augment=1, min_train_steps=2000, small_data=20000,
+                          small_data_augment=3)
+    assert student_budget(config, 65349) == (2, 1), "SST-2: 4,085 steps an epoch, two epochs"
+    epochs, copies = student_budget(config, 2241)
+    assert copies == 3 and epochs == pytest.approx(2000 / 281, abs=0.01), "RTE: 281 steps an epoch"
+
+
+def test_screening_scores_on_validation_only_and_the_winner_follows_validation(monkeypatch):
+    asked = []
+
+    def fake_bench(models, config, progress=True):
+        asked.append(config.roles)
+        name = models[0]
+        validation = {"a": 0.895, "b": 0.880}[name]
+        test = {"a": 0.880, "b": 0.900}[name]  # the test role disagrees: it would prefer b
+        return {"variants": [{"validation": {"metrics": {"score": validation}}, "accuracy": {"metrics": {"score": test}},
+                              "latency": [{"workload": "b1xl128", "p50_ms": {"a": 5.0, "b": 2.0}[name]},
+                                          {"workload": "real-b32", "seq_per_s": 100.0}],
+                              "size": {"file_bytes": 1e6}}]}
+
+    import eval.bench
+
+    monkeypatch.setattr(eval.bench, "bench", fake_bench)
+    s = state(90.0)
+    a, b = (search_module._screen(s, Candidate(n, n, "onnx", [])) for n in ("a", "b"))
+    assert asked == [["validation"], ["validation"]], "screening never scores the test role"
+    assert (a.score, b.score) == (pytest.approx(89.5), pytest.approx(88.0))
+    assert _best([a, b], s) is a, "b is faster and better on test, but 2 points down on validation"
 
 
 def test_with_no_time_left_only_post_training_candidates_are_made(trained_tiny_bert, tmp_path):
@@ -159,3 +234,13 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys):
                  "-o", str(tmp_path / "w")]) == 2
     assert "one value or one per pruning ratio (2), got 3" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_a_dry_run_lists_untrained_students_and_their_pruning_without_error(trained_tiny_bert, tmp_path):
+    logs = []
+    summary = search(quick(trained_tiny_bert, tmp_path, student_layers=[1]), tmp_path / "winner", dry_run=True,
+                     log=logs.append)
+    assert summary["dry_run"] and not (tmp_path / "winner").exists()
+    planned = [line.split("] ", 1)[1].split(":")[0] for line in logs if "would run" in line]
+    assert "student1 (distill)" in planned and "student1-prune25 (prune)" in planned
+    assert not (tmp_path / "work").exists(), "a dry run makes nothing"

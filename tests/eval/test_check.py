@@ -31,11 +31,26 @@ def test_a_slower_variant_fails_on_latency_relative_to_the_reference():
     assert all(f["variant"] == "int8" for f in summary["failures"])
 
 
-def test_accuracy_drop_beyond_tolerance_fails_and_within_passes():
-    drop = lambda points: (lambda v: v["accuracy"]["metrics"].update(accuracy=0.896 - points / 100))  # noqa: E731
-    assert check(record(int8=drop(0.4)), record(), Tolerances(max_accuracy_drop=0.5))["passed"]
-    failed = check(record(int8=drop(0.6)), record(), Tolerances(max_accuracy_drop=0.5))
-    assert [f["metric"] for f in failed["failures"]] == ["accuracy"]
+def set_accuracy(value):
+    return lambda v: v["accuracy"]["metrics"].update(accuracy=value)
+
+
+def test_a_variant_whose_drop_against_its_run_reference_grows_beyond_tolerance_fails():
+    base_int8 = record()["variants"][2]["accuracy"]["metrics"]["accuracy"]
+    assert check(record(int8=set_accuracy(base_int8 - 0.004)), record(), Tolerances(max_accuracy_drop=0.5))["passed"]
+    failed = check(record(int8=set_accuracy(base_int8 - 0.006)), record(), Tolerances(max_accuracy_drop=0.5))
+    assert [f["metric"] for f in failed["failures"]] == ["accuracy drop vs teacher (points)"]
+    assert failed["failures"][0]["candidate"] == pytest.approx(failed["failures"][0]["baseline"] + 0.6)
+
+
+def test_a_retrained_reference_moves_its_variants_with_it():
+    """The teacher and every variant 1.5 points lower: the drops are unchanged, so only the reference's own
+    accuracy is compared, with its own tolerance."""
+    shift = {name: (lambda v: v["accuracy"]["metrics"].update(accuracy=v["accuracy"]["metrics"]["accuracy"] - 0.015))
+             for name in ("teacher", "onnx", "int8")}
+    assert check(record(**shift), record(), Tolerances(max_accuracy_drop=0.5))["passed"]
+    failed = check(record(**shift), record(), Tolerances(max_reference_accuracy_drop=1.0))
+    assert [(f["variant"], f["metric"]) for f in failed["failures"]] == [("teacher", "accuracy")]
 
 
 def test_size_and_memory_growth_fail():

