@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from compress.config import option
+from compress.config import Settings, option
 from compress.errors import CompressError
 from compress.metrics import METRIC_HELP
 from compress.paths import portable_path
@@ -48,7 +48,7 @@ class Columns:
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Settings):
     """Where the labelled data comes from, which columns hold what, and which rows play which role.
 
     Fields left at None are taken from the input model's lineage (the data it was trained on), so
@@ -66,13 +66,16 @@ class DataConfig:
     test_split: str | None = option(None, "split reported on and never chosen on (default: test if labelled, "
                                           "else dev/validation, else carved)")
     validation_fraction: float | None = option(None, "fraction of train carved out as validation (and as test "
-                                                     "from a single file), stratified (default: 0.1)")
-    validation_cap: int | None = option(None, "at most this many rows carved for each role (default: 2000)")
+                                                     "from a single file), stratified (default: 0.1)",
+                                               interval="(0, 1)")
+    validation_cap: int | None = option(None, "at most this many rows carved for each role (default: 2000)",
+                                        interval="[1, inf)")
     split_seed: int | None = option(None, "seed of the carve and the subsets; keep it for a whole chain (default: 0)")
     metric: str | None = option(None, "metric every choice and budget uses: " + METRIC_HELP + " (default: accuracy)")
-    max_train_examples: int | None = option(None, "use a seeded random subset of this many training examples")
+    max_train_examples: int | None = option(None, "use a seeded random subset of this many training examples",
+                                            interval="[1, inf)")
     max_eval_examples: int | None = option(None, "use a seeded random subset of this many validation and test "
-                                                 "examples each")
+                                                 "examples each", interval="[1, inf)")
 
     @property
     def columns(self) -> "Columns":

@@ -43,7 +43,9 @@ class Metric:
         if self.name == "mcc":
             return _mcc(confusion)
         f1 = _f1_per_class(confusion)
-        return float(f1[self.positive]) if self.positive is not None else float(f1[(confusion.sum(0) + confusion.sum(1)) > 0].mean())
+        if self.positive is not None:
+            return float(f1[self.positive])
+        return float(f1[(confusion.sum(0) + confusion.sum(1)) > 0].mean())  # classes that occur, as sklearn does
 
 
 def _f1_per_class(confusion: np.ndarray) -> np.ndarray:

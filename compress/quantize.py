@@ -117,7 +117,7 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
     _check_float32(source)
     tokenizer, labels = _companions(source.parent)
     pad_id = tokenizer.pad_token_id
-    config = resolve_data(config, config.model)
+    config = resolve_data(config, source.parent)
     roles = load_roles(config)
     metric = Metric.parse(config.metric, labels.names)
     eval_features = featurize(tokenizer, roles.validation, labels, config.max_length)

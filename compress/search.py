@@ -49,44 +49,55 @@ class SearchConfig(DataConfig):
     model: str | None = option(None, "fine-tuned classifier checkpoint directory to compress; it is also the "
                                      "baseline every candidate is measured against (PyTorch fp32)")
     max_accuracy_drop: float = option(1.0, "budget: most points of --metric on validation a candidate may lose "
-                                           "against the baseline")
+                                           "against the baseline", interval="[0, inf)")
     min_size_ratio: float = option(1.0, "the winner's file must be at least this many times smaller than --model's; "
-                                        "the high-accuracy point is not held to it")
-    high_accuracy_drop: float = option(0.3, "a second, tighter budget whose fastest candidate the report also shows")
+                                        "the high-accuracy point is not held to it", interval="[1, inf)")
+    high_accuracy_drop: float = option(0.3, "a second, tighter budget whose fastest candidate the report also shows",
+                                       interval="[0, inf)")
     workdir: str = option("artifacts/search", "where every stage output is cached; a re-run reuses them")
     report: str = option("reports/search", "report directory (README.md, index.html, plots, search.json)")
     student_layers: list[int] = option([3, 2], "student depths to distil, deepest first; a depth outside the "
-                                               "budget sends the search deeper; 0 skips distillation")
-    distill_epochs: float = option(2.0, "training passes for each student, at least (see --min-train-steps)")
-    distill_learning_rate: float = option(1e-4, "peak learning rate for each student")
-    augment: int = option(1, "teacher-labelled augmented copies of each training example for the students")
+                                               "budget sends the search deeper; 0 skips distillation",
+                                       interval="[0, inf)")
+    distill_epochs: float = option(2.0, "training passes for each student, at least (see --min-train-steps)",
+                                   interval="(0, inf)")
+    distill_learning_rate: float = option(1e-4, "peak learning rate for each student", interval="(0, inf)")
+    augment: int = option(1, "teacher-labelled augmented copies of each training example for the students",
+                          interval="[0, inf)")
     min_train_steps: int = option(2000, "each student trains at least this many optimiser steps (batch 32): "
-                                        "more epochs on small data")
+                                        "more epochs on small data", interval="[0, inf)")
     small_data: int = option(20000, "training sets with fewer rows than this are small: students get "
-                                    "--small-data-augment copies instead of --augment")
-    small_data_augment: int = option(3, "augmented copies per example for the students on small data")
+                                    "--small-data-augment copies instead of --augment", interval="[0, inf)")
+    small_data_augment: int = option(3, "augmented copies per example for the students on small data",
+                                     interval="[0, inf)")
     prune_ratios: list[float] = option([0.25, 0.5], "fractions of heads and FFN neurons removed from the fastest "
-                                                    "student within budget, mildest first; 0 skips pruning")
-    prune_steps: int = option(1, "pruning steps from one ratio to the next, each followed by recovery")
+                                                    "student within budget, mildest first; 0 skips pruning",
+                                       interval="[0, 1)")
+    prune_steps: int = option(1, "pruning steps from one ratio to the next, each followed by recovery",
+                              interval="[1, inf)")
     recovery_epochs: list[float] = option([1.0], "recovery passes after each pruning step on the input model's soft "
-                                                 "targets; one value, or one per ratio mildest first")
+                                                 "targets; one value, or one per ratio mildest first",
+                                          interval="[0, inf)")
     recovery_hidden_weight: list[float] = option([0.0], "weight of matching hidden states with the unpruned "
-                                                        "student's during recovery; one value or one per ratio")
+                                                        "student's during recovery; one value or one per ratio",
+                                                 interval="[0, inf)")
     recovery_augment: list[int] = option([0], "teacher-labelled augmented copies per sentence during recovery; "
-                                              "one value or one per ratio")
+                                              "one value or one per ratio", interval="[0, inf)")
     embedding_bits: list[int] = option([8, 4], "bits of the quantized embedding tables to try with each int8 model")
     optimize: bool = option(True, "export fused graphs (compress export --optimize)")
     vocabulary: bool = option(True, "also try each model with its vocabulary cut to the training text's pieces")
     time_budget: float | None = option(None, "wall-clock minutes for the whole search, training included: a "
                                              "training stage that would not finish in the time left is not "
-                                             "started; measuring and the report always run")
-    threads: int | None = option(None, "intra-op threads for every measurement (default: the physical cores)")
+                                             "started; measuring and the report always run", interval="[0, inf)")
+    threads: int | None = option(None, "intra-op threads for every measurement (default: the physical cores)",
+                                 interval="[1, inf)")
     latency_tie: float = option(0.03, "candidates within this fraction of the fastest one's latency count as "
-                                      "equally fast, and the smallest file wins")
+                                      "equally fast, and the smallest file wins", interval="[0, inf)")
     ort_spinning: bool = option(True, "serve ONNX candidates with ONNX Runtime's intra-op spinning on "
                                       "(compress bench --ort-spinning)")
-    screen_seconds: float = option(2.0, "latency budget per workload when screening one candidate")
-    final_seconds: float = option(5.0, "latency budget per workload and variant in the final side-by-side run")
+    screen_seconds: float = option(2.0, "latency budget per workload when screening one candidate", interval="(0, inf)")
+    final_seconds: float = option(5.0, "latency budget per workload and variant in the final side-by-side run",
+                                  interval="(0, inf)")
     scorecard: bool = option(True, "final run: also score robustness to perturbed text (slower)")
 
 
@@ -95,26 +106,12 @@ def check_settings(config: SearchConfig) -> None:
         raise CompressError("--embedding-bits takes 8 and/or 4")
     if config.model is None:
         raise CompressError("search needs --model, the fine-tuned checkpoint directory to compress")
-    if config.max_accuracy_drop < 0 or config.high_accuracy_drop < 0:
-        raise CompressError("--max-accuracy-drop and --high-accuracy-drop must not be negative")
-    if any(n < 0 for n in config.student_layers):
-        raise CompressError("--student-layers must not be negative")
-    if any(not 0 <= r < 1 for r in config.prune_ratios):
-        raise CompressError("--prune-ratios must be at least 0 and below 1")
     ratios = len({r for r in config.prune_ratios if r > 0})
     for flag, values in (("--recovery-epochs", config.recovery_epochs),
                          ("--recovery-hidden-weight", config.recovery_hidden_weight),
                          ("--recovery-augment", config.recovery_augment)):
         if len(values) not in (1, ratios):
             raise CompressError(f"{flag} takes one value or one per pruning ratio ({ratios}), got {len(values)}")
-        if any(v < 0 for v in values):
-            raise CompressError(f"{flag} must not be negative")
-    if config.min_size_ratio < 1:
-        raise CompressError("--min-size-ratio must be at least 1 (how many times smaller than --model)")
-    if config.latency_tie < 0:
-        raise CompressError("--latency-tie must not be negative")
-    if config.min_train_steps < 0 or config.small_data < 0 or config.small_data_augment < 0:
-        raise CompressError("--min-train-steps, --small-data and --small-data-augment must not be negative")
 
 
 @dataclass

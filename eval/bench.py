@@ -114,7 +114,7 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
     phased = config.ort_spinning and len({r.backend for r in runners}) > 1
     if not set(config.roles) <= {"validation", "test"} or not config.roles:
         raise CompressError(f"--roles takes validation and/or test, got {' '.join(config.roles)}")
-    config = resolve_data(config, specs[0].path)
+    config = resolve_data(config, model_dir(specs[0].path))
     roles = load_roles(config)
     scored = {role: getattr(roles, role) for role in ("validation", "test") if role in config.roles}
     data = scored.get("test", scored.get("validation"))

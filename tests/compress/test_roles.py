@@ -147,11 +147,20 @@ def test_sst2_roles_keep_the_dev_sentences_for_test_and_never_touch_them_for_val
     assert roles.labels.id2label == {0: "negative", 1: "positive"}
 
 
-def test_a_chain_of_stages_records_the_same_carve(trained_tiny_bert, tmp_path):
+def test_a_stage_without_data_reads_what_its_input_model_was_trained_on(tiny_bert, tmp_path):
+    """A sentence-pair model exported without --data: the parity check reads its pairs, not SST-2."""
     from compress.export import ExportConfig, export
+    from compress.finetune import FinetuneConfig, finetune
 
-    teacher = json.loads((trained_tiny_bert / "manifest.json").read_text())
-    export(ExportConfig(model=str(trained_tiny_bert), max_eval_examples=8, parity_batch_sizes=[1]), tmp_path / "onnx")
+    pairs = write(tmp_path / "pairs.tsv", [(f"a man {i}\ta person {i}", str(i % 2)) for i in range(60)],
+                  header="sentence1\tsentence2\tlabel")
+    finetune(FinetuneConfig(model=str(tiny_bert), data=str(pairs), max_steps=1, batch_size=8, max_length=16),
+             tmp_path / "teacher")
+    lines = []
+    export(ExportConfig(model=str(tmp_path / "teacher"), max_eval_examples=4, parity_batch_sizes=[1]), tmp_path / "onnx")
+    teacher = json.loads((tmp_path / "teacher" / "manifest.json").read_text())
     exported = json.loads((tmp_path / "onnx" / "manifest.json").read_text())
-    assert exported["settings"]["data"] == "sst2", "the data the teacher was trained on, without being named"
+    assert exported["settings"]["data"] == str(pairs)
+    assert exported["data_roles"]["resolution"].startswith(f"data {pairs}: ")
     assert exported["data_roles"]["resolution"].split(";")[0] == teacher["data_roles"]["resolution"].split(";")[0]
+    assert exported["data_roles"]["validation"]["origin"].startswith(teacher["data_roles"]["validation"]["origin"])
