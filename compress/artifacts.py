@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import importlib.metadata
 import json
 import os
 import platform
 import shutil
+import socket
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -34,23 +37,64 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Itera
     """Yield a temporary sibling directory that becomes `path` only if the block finishes.
 
     On any exception, Ctrl-C included, the temporary directory is removed, so a failed stage never
-    leaves a half-written artifact where a later stage would pick it up.
+    leaves a half-written artifact where a later stage would pick it up. A kill -9 cannot be caught: its
+    temporary directory stays, under a name no reader takes for the artifact, until the next writer of
+    `path` removes it.
     """
     final = Path(path)
     check_output_dir(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    prefix = temporary_prefix(final)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the artifact should be as readable as any new folder
+    aside = None
     try:
         yield tmp
         if final.exists():
-            shutil.rmtree(final)
+            # Moved aside in one step: deleted in place, a kill midway would leave a partial `path` behind.
+            aside = final.parent / f"{prefix}replaced-{uuid.uuid4().hex[:8]}"
+            os.replace(final, aside)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if aside is not None and not final.exists():
+            os.replace(aside, final)
         raise
+    if aside is not None:
+        _remove(aside)
+
+
+def temporary_prefix(final: Path) -> str:
+    """The name prefix of this process's temporary siblings of `final`, once those of killed writers are removed.
+
+    The prefix names the host and the process, so that a writer can tell what a process that no longer runs
+    left (kill -9 and power loss skip every clean-up) from the work in progress of one that still runs.
+    """
+    host = f".{final.name}.tmp-{socket.gethostname()}-"
+    for leftover in final.parent.glob(glob.escape(host) + "*"):
+        pid = leftover.name[len(host):].partition("-")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            _remove(leftover)
+    return f"{host}{os.getpid()}-"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def hash_path(path: str | os.PathLike) -> str:

@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from compress.artifacts import temporary_prefix
 from compress.errors import CompressError
 
 SCHEMA = "compress.bench/1"
@@ -63,11 +64,15 @@ def write(record: dict[str, Any], path: str | os.PathLike) -> Path:
     validate(record)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(record, fh, indent=1)
-        fh.write("\n")
-    os.replace(tmp, target)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(target), dir=target.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(record, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return target
 
 

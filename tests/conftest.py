@@ -7,6 +7,7 @@ so a run without data cannot pass green with nothing tested; the tests that need
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,11 @@ def data_dir() -> Path:
     if not data_found():
         pytest.fail(MISSING_DATA, pytrace=False)
     return SHARED_DATA
+
+
+def cli(*args) -> list[str]:
+    """The installed `compress` command with `args`, to run as a user does: in a subprocess, from any folder."""
+    return [str(Path(sys.executable).parent / "compress"), *map(str, args)]
 
 
 def cut_bert(directory: Path, layers: int, labels=None, seed: int = 0) -> Path:

@@ -2,6 +2,10 @@
 
 import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -71,6 +75,40 @@ def test_failed_overwrite_keeps_the_old_directory(tmp_path):
     assert leftovers(tmp_path) == ["model"]
 
 
+WRITER = """
+import sys, time
+from compress.artifacts import atomic_output_dir
+with atomic_output_dir(sys.argv[1]) as tmp:
+    (tmp / "half-written").write_text("x")
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_writer_killed_with_sigkill_leaves_no_artifact_and_the_next_writer_clears_its_leftover(tmp_path):
+    out = tmp_path / "model"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    writer.kill()
+    writer.wait(timeout=30)
+    (leftover,) = leftovers(tmp_path)
+    assert leftover.startswith(".model.tmp-"), "only a temporary name, never the artifact's own"
+    with atomic_output_dir(out) as tmp:
+        (tmp / "whole").write_text("w")
+    assert leftovers(tmp_path) == ["model"] and leftovers(out) == ["whole"]
+
+
+def test_the_temporary_directory_of_a_writer_still_running_is_left_alone(tmp_path):
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    running, dead = (tmp_path / f".model.tmp-{host}-{pid}-abc" for pid in (os.getppid(), done.stdout.strip()))
+    running.mkdir()
+    dead.mkdir()
+    with atomic_output_dir(tmp_path / "model"):
+        pass
+    assert leftovers(tmp_path) == sorted([running.name, "model"])
+
+
 def test_hash_of_a_file_is_its_sha256(tmp_path):
     file = tmp_path / "f.bin"
     file.write_bytes(b"abc" * 1000)
@@ -116,7 +154,7 @@ def test_manifest_records_inputs_with_hashes_settings_metrics_and_versions(tmp_p
     on_disk = json.loads((out / MANIFEST).read_text())
     assert on_disk == written == read_manifest(out)
     assert on_disk["stage"] == "finetune"
-    assert on_disk["inputs"]["model"] == {"path": str(parent), "sha256": hash_path(parent)}
+    assert on_disk["inputs"]["model"] == {"path": os.path.relpath(parent), "sha256": hash_path(parent)}
     assert on_disk["inputs"]["data"]["sha256"] is None
     assert on_disk["settings"] == {"epochs": 1.0}
     assert on_disk["metrics"] == {"eval": {"accuracy": 0.9}}

@@ -1,11 +1,17 @@
 """`compress run`: validation before any work, caching by content and settings, resumption."""
 
+import json
+import os
+import signal
+import subprocess
 import textwrap
+import time
 
 import pytest
 
 from compress.errors import CompressError
 from compress.recipe import load_recipe, run_recipe
+from tests.conftest import cli
 
 
 def write(tmp_path, body: str, name="recipe.yaml"):
@@ -92,3 +98,35 @@ def test_shipped_recipes_validate(data_dir):
     for name in ("quick.yaml", "sst2-minilm.yaml"):
         recipe = load_recipe(Path(__file__).resolve().parents[2] / "configs" / name)
         assert recipe.stages and recipe.report is not None
+
+
+def killed_when(proc, ready, what, timeout=300):
+    """SIGKILL `proc` as soon as `ready()` holds; fails if the process ends first or `timeout` passes."""
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, f"the run ended before {what}: {proc.communicate()[1][-2000:]}"
+        assert time.time() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_kill_9_in_the_middle_of_a_stage_leaves_no_output_for_it_and_the_rerun_resumes_there(tmp_path, tiny_bert,
+                                                                                            data_dir):
+    recipe, work = pipeline(tmp_path, tiny_bert), tmp_path / "work"
+    env = {**os.environ, "COMPRESS_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    run = subprocess.Popen(cli("run", recipe), cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    killed_when(run, lambda: work.is_dir() and any(work.glob(".export-*.tmp-*")), "the export stage writing")
+    finished = [p.name.split("-")[0] for p in work.iterdir() if not p.name.startswith(".")]
+    assert finished == ["finetune"], "the stage cut off left no directory under its own name"
+    assert json.loads((next(work.glob("finetune-*")) / "manifest.json").read_text())["stage"] == "finetune"
+
+    rerun = subprocess.run(cli("run", recipe), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert json.loads(rerun.stdout[rerun.stdout.index("{"):])["ran"] == ["export", "quantize"]
+    assert "finetune (finetune): cached" in rerun.stdout
+    assert sorted(p.name.split("-")[0] for p in work.iterdir()) == ["export", "finetune", "quantize"], \
+        "the killed run's temporary directory is gone"
+    assert all((p / "manifest.json").is_file() for p in work.iterdir())
