@@ -230,10 +230,12 @@ def test_static_quantization_with_each_calibration_method_keeps_the_float_models
 def test_calibration_methods_set_different_activation_ranges(calibrated):
     minmax, entropy, percentile = (activation_scales(calibrated / m) for m in ("minmax", "entropy", "percentile"))
     assert minmax.keys() == entropy.keys() == percentile.keys() and len(minmax) > 5
-    # Percentile calibration clips the rarest values, so no range exceeds the full min-max one.
-    assert all(percentile[t] <= minmax[t] * (1 + 1e-6) for t in minmax)
-    assert sum(percentile[t] < minmax[t] * 0.99 for t in minmax) >= len(minmax) // 2
-    assert sum(abs(entropy[t] - minmax[t]) > 0.01 * minmax[t] for t in minmax) >= len(minmax) // 2
+    # Percentile and entropy calibration clip the rarest values, so no range exceeds the full min-max one, and
+    # each narrows several (on this model a few of the 17 by more than 1%; the embedding lookups not at all).
+    for narrowed in (percentile, entropy):
+        assert all(narrowed[t] <= minmax[t] * (1 + 1e-6) for t in minmax)
+        assert sum(narrowed[t] < minmax[t] * 0.99 for t in minmax) >= 3
+    assert any(abs(entropy[t] - percentile[t]) > 0.01 * minmax[t] for t in minmax), "two methods, two ranges"
 
 
 def test_reported_agreement_and_scores_match_an_independent_run_of_both_graphs(learned_onnx, agreement_data,
@@ -243,7 +245,7 @@ def test_reported_agreement_and_scores_match_an_independent_run_of_both_graphs(l
     source, quantized = predictions(learned_onnx, dev.texts), predictions(tmp_path / "int8", dev.texts)
     labels = LabelSpace.from_id2label(json.loads((learned_onnx / "config.json").read_text())["id2label"]).encode(dev)
     agreement = np.mean(source.argmax(-1) == quantized.argmax(-1))
-    assert agreement < 0.99, "the setting must flip some predictions for agreement to be tested"
+    assert agreement < 1, "the setting must flip some predictions for agreement to be tested"
     tolerance = 1.5 / len(dev)  # one near-tie may fall either way between padded and unpadded runs
     assert metrics["quantized"]["n"] == metrics["source"]["n"] == len(dev)
     assert metrics["label_agreement"] == pytest.approx(agreement, abs=tolerance)
@@ -277,16 +279,17 @@ def guarded_nodes_read_float32(out, learned_onnx, kept, metrics):
 
 def test_guard_first_keeps_the_single_node_with_fewest_weights_that_meets_the_budget(learned_onnx, agreement_data,
                                                                                     tmp_path):
-    out = tmp_path / "guarded"
-    m = quantize(harmful(agreement_data, model=str(learned_onnx), max_accuracy_drop=1.0, sensitivity="node"), out)
+    out, budget = tmp_path / "guarded", 0.5  # one flip in the 200 rows
+    m = quantize(harmful(agreement_data, model=str(learned_onnx), max_accuracy_drop=budget, sensitivity="node"), out)
     metrics, guard = m["metrics"], m["metrics"]["guard"]
     assert metrics["source"]["accuracy"] == 1.0
-    assert guard["all_quantized_drop"] > 1.0, "the setting must hurt for the guard to have work to do"
+    assert guard["all_quantized_drop"] > budget, "the setting must hurt for the guard to have work to do"
     singles = guard["single_fallbacks"]
     weights = [s["float32_weights"] for s in singles]
     assert weights == sorted(weights) and weights[0] > 0, "fewest float32 weights first"
-    assert singles[-1]["drop"] <= 1.0 and all(s["drop"] > 1.0 for s in singles[:-1]), "stops at the first that fits"
-    assert metrics["kept_fp32"] == [singles[-1]["group"]] and metrics["accuracy_drop_points"] <= 1.0
+    assert singles[-1]["drop"] <= budget and all(s["drop"] > budget for s in singles[:-1]), \
+        "stops at the first that fits"
+    assert metrics["kept_fp32"] == [singles[-1]["group"]] and metrics["accuracy_drop_points"] <= budget
     assert "ranking" not in guard
     guarded_nodes_read_float32(out, learned_onnx, metrics["kept_fp32"], metrics)
 

@@ -156,6 +156,8 @@ def test_missing_execution_provider_names_the_available_ones(tiny_onnx):
 
 
 def test_dataset_labels_that_the_model_lacks_are_refused(trained_tiny_bert, tmp_path):
+    rows = "".join(f"{word} {i}\t{label}\n" for i in range(6) for word, label in (("good", "joy"), ("bad", "anger")))
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\n" + rows)
     (tmp_path / "dev.tsv").write_text("sentence\tlabel\ngood\tjoy\nbad\tanger\n")
     config = BenchConfig(**{**FAST, "data": str(tmp_path), "max_eval_examples": None})
     with pytest.raises(CompressError, match="not one of the model's labels"):
