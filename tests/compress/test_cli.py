@@ -3,19 +3,23 @@
 import json
 import os
 import shutil
+import subprocess
 
 import pytest
 
 from compress.cli import COMMANDS, main
+from tests.conftest import cli
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def write_split_dir(root, train="sentence\tlabel\ngood \t1\nbad \t0\nfine \t1\nawful \t0\n",
                     dev="sentence\tlabel\nnice \t1\nugly \t0\n"):
+    """Train, dev and a labelled test split: dev is then the validation role, too small a train to carve one from."""
     root.mkdir()
     (root / "train.tsv").write_text(train)
     (root / "dev.tsv").write_text(dev)
+    (root / "test.tsv").write_text("sentence\tlabel\nsplendid \t1\ndreadful \t0\n")
     return root
 
 
@@ -24,9 +28,14 @@ def finetune_args(model, data, out, *extra):
             "--batch-size", "2", *extra]
 
 
+def stderr_lines(capsys):
+    """What the command wrote to stderr, less the progress line that says how the data roles were resolved."""
+    return [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("data ")]
+
+
 def assert_one_error_line(capsys, *fragments):
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
+    lines = stderr_lines(capsys)
+    err = "\n".join(lines)
     assert len(lines) == 1, err
     assert lines[0].startswith("compress finetune: error: ")
     assert "Traceback" not in err
@@ -99,7 +108,7 @@ def test_empty_dataset(tiny_bert, tmp_path, capsys):
 def test_dev_label_the_train_split_never_has(tiny_bert, tmp_path, capsys):
     data = write_split_dir(tmp_path / "data", dev="sentence\tlabel\nnice \t1\nmeh \t2\n")
     assert main(finetune_args(tiny_bert, data, tmp_path / "out")) == 2
-    assert_one_error_line(capsys, "label(s) 2 that the train split never has")
+    assert_one_error_line(capsys, "dev.tsv) has label(s) 2 that train never has")
     assert entries(tmp_path) == ["data"]
 
 
@@ -195,8 +204,7 @@ def main_catching_interrupts(argv):
 
 
 def assert_interrupted(capsys, tmp_path):
-    err = capsys.readouterr().err
-    assert err.strip().splitlines() == ["compress finetune: interrupted; no output was written"]
+    assert stderr_lines(capsys) == ["compress finetune: interrupted; no output was written"]
     assert entries(tmp_path) == ["data"], "neither the output nor a .out.tmp-* directory may remain"
 
 
@@ -233,18 +241,13 @@ def test_ctrl_c_while_writing_the_output_removes_the_partial_directory(tiny_bert
 
 def test_relative_paths_are_read_from_the_users_working_directory_and_recorded_relative_to_it(tiny_bert, tmp_path,
                                                                                               data_dir):
-    import subprocess
-    import sys
-    from pathlib import Path
-
     work = tmp_path / "elsewhere"
     work.mkdir()
     shutil.copytree(tiny_bert, work / "my-base")
     env = {**os.environ, "COMPRESS_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
-    compress = [str(Path(sys.executable).parent / "compress")]
 
     def run(*argv):
-        done = subprocess.run(compress + list(argv), cwd=work, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(cli(*argv), cwd=work, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
 
     run("finetune", "--model", "my-base", "--data", "sst2", "--max-train-examples", "32", "--max-eval-examples", "32",

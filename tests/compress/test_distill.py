@@ -176,7 +176,9 @@ def test_cached_teacher_logits_equal_online_ones(pair):
     weights = {"kd": 1.0}
     _, from_cache = DistillLoss(weights, 2.0, teacher, [1, 3], cached)(student, batch)
     _, from_teacher = DistillLoss(weights, 2.0, teacher, [1, 3])(student, batch)
-    assert from_cache["kd"] == pytest.approx(from_teacher["kd"], rel=1e-4)
+    # The student starts as a cut of the teacher, so the KL is tiny (about 4e-5) and the cached logits' padding
+    # differences (1e-5 above) move it by about 5e-8; another row's targets would move it by orders more.
+    assert from_cache["kd"] == pytest.approx(from_teacher["kd"], rel=1e-4, abs=2e-7)
 
 
 def test_cached_soft_targets_win_over_the_online_model(pair):

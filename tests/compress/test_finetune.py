@@ -94,7 +94,7 @@ def test_finetune_on_a_data_file_records_the_file_hash(tiny_bert, tmp_path):
                                      max_length=16), tmp_path / "out")
     saved = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert saved == result
-    assert saved["inputs"]["data"] == {"path": str(data), "sha256": hash_path(data)}
+    assert saved["inputs"]["data"] == {"path": os.path.relpath(data), "sha256": hash_path(data)}
     assert saved["metrics"]["steps"] == 1
 
 
