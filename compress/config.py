@@ -60,8 +60,8 @@ def _number(value: float) -> str:
 
 
 def option(default: Any, help: str, choices: tuple | None = None, interval: str | None = None) -> Any:
-    """A settings field with its documentation, and the values it allows: `choices`, or for a number (or each
-    number of a list) an `interval` such as "[1, inf)", checked whenever a `Settings` class is built."""
+    """A settings field with its documentation, and the values it allows: `choices`, or for a number an
+    `interval` such as "[1, inf)"; for a list, each item. Checked whenever a `Settings` class is built."""
     meta = {"help": help, "choices": choices, "interval": Interval.parse(interval) if interval else None}
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
@@ -100,7 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
                 listed = next(a for a in typing.get_args(listed) if a is not type(None))
             item = typing.get_args(listed) or (str,)
             item_type = _base_type(item[0])[0]
-            parser.add_argument(flag, nargs="+", type=item_type, default=default, metavar=f.name.upper(),
+            parser.add_argument(flag, nargs="+", type=item_type, default=default, choices=f.metadata.get("choices"),
+                                metavar=f.name.upper(),
                                 help=_help(text, f, " ".join(map(str, default or ())) or "none", listed=True))
         else:
             parser.add_argument(flag, type=kind, default=default, choices=f.metadata.get("choices"),
@@ -152,13 +153,12 @@ class Settings:
 def _problem(f: dataclasses.Field, value: Any) -> str | None:
     """What is wrong with `value` for field `f` (outside its choices or its interval), or None."""
     choices, interval = f.metadata.get("choices"), f.metadata.get("interval")
-    if choices and value not in choices:
-        return f"must be one of {', '.join(map(str, choices))}, got {value!r}"
-    if interval is None or value is None:
-        return None
-    for number in value if isinstance(value, list) else [value]:
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or number not in interval:
-            return f"must be {interval.describe()}, got {number!r}"
+    for item in value if isinstance(value, list) else [value]:
+        if choices and item not in choices:
+            return f"must be one of {', '.join(map(str, choices))}, got {item!r}"
+        if interval is not None and item is not None and (
+                isinstance(item, bool) or not isinstance(item, (int, float)) or item not in interval):
+            return f"must be {interval.describe()}, got {item!r}"
     return None
 
 
