@@ -56,7 +56,7 @@ class DataConfig(Settings):
     """
 
     data: str | None = option(None, "dataset: a .tsv/.csv/.jsonl file, a folder of split files, a saved HF dataset, "
-                                    "or a name (sst2); default: the input model's data, else sst2")
+                                    "or a name (sst2, rte, banking77); default: the input model's data, else sst2")
     text_column: str | None = option(None, "column with the text (default: detect sentence/text/sentence1)")
     text_pair_column: str | None = option(None, "column with the second text of a pair (default: detect sentence2)")
     label_column: str | None = option(None, "column with the label (default: detect label)")
@@ -70,7 +70,8 @@ class DataConfig(Settings):
                                                interval="(0, 1)")
     validation_cap: int | None = option(None, "at most this many rows carved for each role (default: 2000)",
                                         interval="[1, inf)")
-    split_seed: int | None = option(None, "seed of the carve and the subsets; keep it for a whole chain (default: 0)")
+    split_seed: int | None = option(None, "seed of the carve and the subsets; keep it for a whole chain (default: 0)",
+                                    interval="[0, inf)")
     metric: str | None = option(None, "metric every choice and budget uses: " + METRIC_HELP + " (default: accuracy)")
     max_train_examples: int | None = option(None, "use a seeded random subset of this many training examples",
                                             interval="[1, inf)")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
-from compress.config import Settings, option, to_dict
+from compress.config import option, to_dict
 from compress.data import DataConfig, LabelledText, LabelSpace
 from compress.roles import load_roles, resolve_data
 from compress.errors import CompressError
@@ -32,7 +32,7 @@ FUSED_OPERATORS = ("Attention", "MultiHeadAttention", "EmbedLayerNormalization",
 
 
 @dataclass
-class ExportConfig(DataConfig, Settings):
+class ExportConfig(DataConfig):
     """Settings of `compress export`; the data settings choose the real examples of the parity check."""
 
     model: str | None = option(None, "fine-tuned checkpoint directory to export")

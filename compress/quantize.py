@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from compress.artifacts import MANIFEST, atomic_output_dir, check_output_dir, write_manifest
-from compress.config import Settings, option, to_dict
+from compress.config import option, to_dict
 from compress.data import DataConfig, LabelSpace
 from compress.roles import load_roles, resolve_data
 from compress.errors import CompressError
@@ -35,8 +35,8 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 
 @dataclass
-class QuantizeConfig(DataConfig, Settings):
-    """Settings of `compress quantize`; the data settings choose calibration (train) and guard (eval) examples."""
+class QuantizeConfig(DataConfig):
+    """Settings of `compress quantize`; the data settings choose calibration (train) and guard (validation) examples."""
 
     model: str | None = option(None, "ONNX model directory to quantize (as compress export writes it)")
     mode: str = option("dynamic", "dynamic: int8 weights, activations quantized per batch at run time (CPU); "

@@ -83,7 +83,8 @@ class SearchConfig(DataConfig):
                                                  interval="[0, inf)")
     recovery_augment: list[int] = option([0], "teacher-labelled augmented copies per sentence during recovery; "
                                               "one value or one per ratio", interval="[0, inf)")
-    embedding_bits: list[int] = option([8, 4], "bits of the quantized embedding tables to try with each int8 model")
+    embedding_bits: list[int] = option([8, 4], "bits of the quantized embedding tables to try with each int8 model",
+                                       choices=(8, 4))
     optimize: bool = option(True, "export fused graphs (compress export --optimize)")
     vocabulary: bool = option(True, "also try each model with its vocabulary cut to the training text's pieces")
     time_budget: float | None = option(None, "wall-clock minutes for the whole search, training included: a "
@@ -102,7 +103,7 @@ class SearchConfig(DataConfig):
 
 
 def check_settings(config: SearchConfig) -> None:
-    if not set(config.embedding_bits) <= {4, 8} or not config.embedding_bits:
+    if not config.embedding_bits:
         raise CompressError("--embedding-bits takes 8 and/or 4")
     if config.model is None:
         raise CompressError("search needs --model, the fine-tuned checkpoint directory to compress")

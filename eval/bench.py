@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from compress.artifacts import hash_path, read_manifest
-from compress.config import Settings, option, to_dict
+from compress.config import option, to_dict
 from compress.data import DataConfig, load_split
 from compress.metrics import Metric
 from compress.roles import load_roles, resolve_data
@@ -40,7 +40,7 @@ def isolation(spinning: bool, settle_ms: float, turn_ms: float, phased: bool) ->
 
 
 @dataclass
-class BenchConfig(DataConfig, Settings):
+class BenchConfig(DataConfig):
     """Settings of `compress bench`."""
 
     threads: int | None = option(None, "intra-op threads for every backend (default: the physical cores)",

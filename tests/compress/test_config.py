@@ -182,10 +182,12 @@ def settings_classes():
     from compress.export import ExportConfig
     from compress.prune import PruneConfig
     from compress.quantize import QuantizeConfig
+    from compress.search import SearchConfig
     from eval.bench import BenchConfig
     from eval.check import Tolerances
 
-    return [FinetuneConfig, DistillConfig, PruneConfig, ExportConfig, QuantizeConfig, BenchConfig, Tolerances]
+    return [FinetuneConfig, DistillConfig, PruneConfig, ExportConfig, QuantizeConfig, BenchConfig, Tolerances,
+            SearchConfig]
 
 
 def test_every_numeric_option_of_every_stage_declares_its_range():
