@@ -6,12 +6,17 @@ Schema `compress.bench/1` (top level):
   machine      fingerprint (eval.machine): cpu, int8 flags, threads, gpus, library versions, EPs
   settings     every harness setting that shaped the numbers (threads, workloads, warm-up, budgets,
                isolation: how variants were kept from stealing each other's cores)
-  data         source, split, number of examples
+  data         source, metric, roles (how train / validation / test were resolved: the line, each role's
+               rows, origin and row-id hash), scored ({record key: role}), chosen_on, reported_on
   variants     list, first = baseline; each has:
     name, path, sha256, backend, device, precision, provider|attention, lineage (stages that made it)
     size        {file_bytes, parameters, size_ratio (baseline bytes / this)}
     memory      {baseline_rss_mb, loaded_rss_mb, peak_rss_mb, peak_increment_mb[, gpu_peak_mb, gpu_method]}
-    accuracy    {metrics {accuracy, f1, mcc, n}, accuracy_delta_points, agreement, predictions, probabilities}
+    memory_failed  instead of memory, when the probe failed: its one-line error
+    accuracy    the test role (reported): {metrics {accuracy, f1, mcc, n, score (= --metric)}, label_names,
+                 labels, predictions, probabilities, accuracy_delta_points, agreement, paired {delta_points,
+                 interval_points (paired bootstrap 95%), level, resamples, seed[, budget_points, verdict]}}
+    validation  the validation role (what choices are made on), the same fields
     scorecard   {fidelity {agreement, flips, flip_rate, flips_by_direction ("a->b": count, the directions
                  that occur, most first), kl_mean, kl_max},
                  calibration {ece, bins, mean_confidence, accuracy, reliability [bins]},
