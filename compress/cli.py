@@ -201,18 +201,22 @@ def _check(sub) -> None:
     p = sub.add_parser("check", help="regression gate: fail when a candidate is slower, larger or less accurate",
                        description="Compare a candidate bench record with a committed baseline record. Exits 1 and "
                        "names each regressed metric; latency is compared relative to a reference variant measured "
-                       "in the same run, never as absolute times.")
+                       "in the same run, never as absolute times, and only against a baseline from the same kind "
+                       "of CPU.")
     p.add_argument("candidate", help="bench record of the change under test")
-    p.add_argument("--baseline", required=True, help="committed bench record to compare with")
+    p.add_argument("--baseline", required=True, nargs="+", help="committed bench records to compare with, one per "
+                   "kind of CPU; the one from the candidate's CPU is used")
     add_arguments(p, Tolerances)
     p.add_argument("--summary", help="also write the machine-readable summary (JSON) here")
 
     def run(a):
         from eval import record
-        from eval.check import check, describe
+        from eval.check import check, describe, pick_baseline
 
         tolerances = from_args(Tolerances, a)
-        summary = check(record.load(a.candidate), record.load(a.baseline), tolerances)
+        candidate = record.load(a.candidate)
+        baseline, same_cpu = pick_baseline(candidate, [record.load(b) for b in a.baseline])
+        summary = check(candidate, baseline, tolerances, compare_latency=same_cpu)
         if a.summary:
             with open(a.summary, "w") as fh:
                 json.dump(summary, fh, indent=1)

@@ -87,14 +87,15 @@ def test_unknown_reference_variant_is_a_clear_error(tmp_path, capsys):
     assert code == 2 and "reference variant 'nope'" in capsys.readouterr().err
 
 
-def test_switching_quantization_off_fails_the_committed_quick_gate():
-    """The committed CI baseline, with its int8 variant replaced by what quantize would give if it did nothing."""
+@pytest.mark.parametrize("cpu", ["amd-epyc", "intel-xeon"])
+def test_switching_quantization_off_fails_the_committed_quick_gate(cpu):
+    """Each committed CI baseline, with its int8 variant replaced by what quantize would give if it did nothing."""
     import copy
     from pathlib import Path
 
     from eval import record as records
 
-    baseline = records.load(Path(__file__).resolve().parents[2] / "configs" / "gate" / "quick-baseline.json")
+    baseline = records.load(Path(__file__).resolve().parents[2] / "configs" / "gate" / f"quick-baseline-{cpu}.json")
     assert check(copy.deepcopy(baseline), baseline, Tolerances(max_latency_increase=0.3))["passed"]
     candidate = copy.deepcopy(baseline)
     variants = {v["name"]: v for v in candidate["variants"]}
@@ -104,3 +105,17 @@ def test_switching_quantization_off_fails_the_committed_quick_gate():
     failed = {(f["variant"], f["metric"]) for f in summary["failures"]}
     assert ("int8", "file_bytes") in failed and ("int8", "latency/b1xl128 (x teacher)") in failed
     assert all(variant == "int8" for variant, _ in failed)
+
+
+def test_a_baseline_from_another_cpu_gates_accuracy_and_size_but_not_latency():
+    from eval.check import pick_baseline
+
+    other = record()
+    other["machine"]["cpu"] = "another cpu"
+    candidate = record(int8=slower_int8)
+    baseline, same = pick_baseline(candidate, [other])
+    assert baseline is other and not same
+    summary = check(candidate, baseline, Tolerances(), compare_latency=same)
+    assert summary["passed"] and not any(c["metric"].startswith("latency") for c in summary["checks"])
+    assert describe(summary)[1].startswith("latency not compared: no baseline record from this CPU (test cpu)")
+    assert pick_baseline(candidate, [other, record()]) == (record(), True)
