@@ -10,9 +10,10 @@ from compress.cli import main
 from compress import search as search_module
 from compress.search import Candidate, SearchConfig, _best, _pareto, _State, search, student_budget
 
-# Tiny and fast: no step minimum and no small-data augmentation, which would train the 160 rows for 2,000 steps.
+# Tiny and fast: no step minimum and no small-data augmentation, which would train the 160 rows for 2,000 steps,
+# and no spinning, whose turns of at least 500 ms per variant and workload took most of a tiny search's time.
 SMALL = dict(max_train_examples=160, max_eval_examples=48, screen_seconds=0.05, final_seconds=0.05,
-             scorecard=False, threads=1, min_train_steps=0, small_data=0)
+             scorecard=False, threads=1, min_train_steps=0, small_data=0, ort_spinning=False)
 
 
 def quick(model, tmp_path, **kwargs) -> SearchConfig:
@@ -141,11 +142,10 @@ def test_screening_scores_on_validation_only_and_the_winner_follows_validation(m
 
 def test_with_no_time_left_only_post_training_candidates_are_made(trained_tiny_bert, tmp_path):
     logs = []
-    summary = search(quick(trained_tiny_bert, tmp_path, student_layers=[1], time_budget=0, max_accuracy_drop=100),
-                     tmp_path / "winner", log=logs.append)
+    summary = search(quick(trained_tiny_bert, tmp_path, student_layers=[1], time_budget=0, max_accuracy_drop=100,
+                           vocabulary=False), tmp_path / "winner", log=logs.append)
     names = [c["name"] for c in summary["candidates"]]
-    assert names == ["baseline", "model-onnx", "model-int8", "model-int8-e4", "model-vocab-onnx", "model-vocab-int8",
-                     "model-vocab-int8-e4"]
+    assert names == ["baseline", "model-onnx", "model-int8", "model-int8-e4"]
     assert summary["skipped"] == ["student1 (time budget)"] and not any("distill): running" in line for line in logs)
     record = json.loads((tmp_path / "work" / "final-bench.json").read_text())
     final = {v["name"]: next(e["p50_ms"] for e in v["latency"] if e["workload"] == "b1xl128")
@@ -246,3 +246,26 @@ def test_a_dry_run_lists_untrained_students_and_their_pruning_without_error(trai
     planned = [line.split("] ", 1)[1].split(":")[0] for line in logs if "would run" in line]
     assert "student1 (distill)" in planned and "student1-prune25 (prune)" in planned
     assert not (tmp_path / "work").exists(), "a dry run makes nothing"
+
+
+def test_a_late_measurement_failure_keeps_the_winner_and_marks_what_failed(trained_tiny_bert, tmp_path,
+                                                                           monkeypatch):
+    import eval.memory
+    import eval.profile
+    from compress.errors import CompressError
+
+    def no_memory(*args, **kwargs):
+        raise CompressError("memory probe failed: simulated")
+
+    def no_profile(*args, **kwargs):
+        raise RuntimeError("profiler broke")
+
+    monkeypatch.setattr(eval.memory, "measure_memory", no_memory)
+    monkeypatch.setattr(eval.profile, "profile_on_text", no_profile)
+    summary = search(quick(trained_tiny_bert, tmp_path, student_layers=[0], prune_ratios=[0], vocabulary=False,
+                           embedding_bits=[8], max_accuracy_drop=100), tmp_path / "winner", log=lambda _: None)
+    assert (tmp_path / "winner" / "model.onnx").is_file() and summary["output"] == str(tmp_path / "winner")
+    assert summary["winner_profile_failed"] == "RuntimeError: profiler broke"
+    record = json.loads((tmp_path / "work" / "final-bench.json").read_text())
+    assert all(v["memory_failed"] == "memory probe failed: simulated" for v in record["variants"])
+    assert "The winner's profile failed" in (tmp_path / "report" / "README.md").read_text()
