@@ -21,9 +21,8 @@ from compress.data import LabelledText
 class AugmentConfig(Settings):
     """The augmentation settings of the stages that distil."""
 
-    augment: int = option(0, "augmented copies per training example (0: off), each with --augment-fraction of its "
-                             "words replaced by [MASK] or a random vocabulary word and labelled by the teacher's "
-                             "prediction; an epoch then takes (1+N) times as many steps", interval="[0, inf)")
+    augment: int = option(0, "copies of each training example with some words masked or replaced, labelled by the "
+                             "teacher (0: off)", interval="[0, inf)")
     augment_fraction: float = option(0.15, "fraction of the words replaced in each augmented copy (at least one)",
                                      interval="(0, 1]")
 

@@ -11,6 +11,7 @@ from typing import Callable
 from compress import __version__
 from compress.config import add_arguments, from_args
 from compress.errors import CompressError
+from compress.stages import STAGES
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
 
@@ -23,80 +24,30 @@ def command(name: str):
     return register
 
 
-def _stage_parser(sub, name: str, settings: type, help: str, description: str, what: str,
-                  skip: tuple[str, ...] = ()) -> argparse.ArgumentParser:
-    """A stage's subcommand: one option per settings field, plus where to write its artifact."""
-    parser = sub.add_parser(name, help=help, description=description)
-    add_arguments(parser, settings, skip)
-    parser.add_argument("-o", "--output", required=True, help=f"directory to write the {what} to; it appears "
-                        "only once complete")
+def _stage_command(sub, name: str) -> None:
+    """A registered stage's subcommand: one option per accepted settings field, plus where to write its artifact."""
+    stage = STAGES[name]
+    settings, function = stage.load()
+    parser = sub.add_parser(name, help=stage.help, description=stage.description)
+    add_arguments(parser, settings)
+    parser.add_argument("-o", "--output", required=True, help=f"directory for the {stage.writes}; it appears only "
+                        "once complete")
     parser.add_argument("--overwrite", action="store_true", help="replace the output directory if it exists")
-    return parser
-
-
-def _runs(settings: type, stage: Callable) -> Callable[[argparse.Namespace], None]:
-    return lambda a: _show(stage(from_args(settings, a), a.output, a.overwrite))
-
-
-@command("finetune")
-def _finetune(sub) -> None:
-    from compress.finetune import FinetuneConfig, finetune
-
-    p = _stage_parser(sub, "finetune", FinetuneConfig, "fine-tune a BERT-family checkpoint as a text classifier",
-                      "Fine-tune a checkpoint on labelled text. Writes an HF model directory with tokenizer, "
-                      "metrics.json and manifest.json. Runs data-parallel under torchrun or accelerate launch.",
-                      "fine-tuned model")
-    p.set_defaults(run=_runs(FinetuneConfig, finetune))
-
-
-@command("distill")
-def _distill(sub) -> None:
-    from compress.distill import DistillConfig, distill
-
-    p = _stage_parser(sub, "distill", DistillConfig, "distil a fine-tuned classifier into a student with fewer layers",
-                      "Distil a fine-tuned teacher into a student cut from its own layers: fewer encoder layers, "
-                      "the teacher's embeddings, pooler and classifier. Trains on hard labels and the teacher's "
-                      "soft targets, optionally hidden states and attentions. Writes an HF model directory with "
-                      "tokenizer, metrics.json and manifest.json. Runs data-parallel under torchrun or accelerate "
-                      "launch.", "student model")
-    p.set_defaults(run=_runs(DistillConfig, distill))
-
-
-@command("prune")
-def _prune(sub) -> None:
-    from compress.prune import PruneConfig, analyze, prune, sensitivity_markdown
-
-    # Recovery runs --recovery-epochs after each pruning step; a second --epochs would only confuse.
-    p = _stage_parser(sub, "prune", PruneConfig, "remove attention heads, FFN neurons and layers, then recover accuracy",
-                      "Remove the least important attention heads, FFN intermediate neurons and (optionally) whole "
-                      "layers of a fine-tuned classifier, ranked on task data, in --steps steps each followed by "
-                      "recovery fine-tuning, optionally distilled from the unpruned model. Writes an HF model "
-                      "directory that plain transformers reloads, with tokenizer, metrics.json and manifest.json. "
-                      "With --analyze, writes only the per-head and per-layer sensitivity table.",
-                      "pruned model (with --analyze: the sensitivity table)", skip=("epochs",))
-    p.add_argument("--analyze", action="store_true", help="instead of pruning, measure the dev accuracy drop when "
-                   "each single head is masked and each whole layer removed; prints the table and writes it as "
-                   "sensitivity.json and sensitivity.md")
 
     def run(a):
-        config = from_args(PruneConfig, a)
-        if a.analyze:
-            print(sensitivity_markdown(analyze(config, a.output, a.overwrite)["metrics"]))
-        else:
-            _show(prune(config, a.output, a.overwrite))
-    p.set_defaults(run=run)
+        manifest = function(from_args(settings, a), a.output, a.overwrite)
+        metrics = manifest.get("metrics", {})
+        print(stage.summarize(metrics) or json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2,
+                                                     default=str))
+    parser.set_defaults(run=run)
 
 
-@command("bench")
 def _bench(sub) -> None:
-    from eval.bench import BenchConfig
-
-    p = sub.add_parser("bench", help="measure accuracy, latency and memory of model variants side by side",
-                       description="Bench variants side by side: each MODEL is an HF directory (optionally "
-                       "@fp32/@fp16/@bf16) or an ONNX file/directory (optionally @cpu/@cuda/@tensorrt). The first "
-                       "is the baseline; variants are timed interleaved, and every ratio refers to the baseline.")
+    stage = STAGES["bench"]
+    settings, _ = stage.load()
+    p = sub.add_parser("bench", help=stage.help, description=stage.description)
     p.add_argument("models", nargs="+", metavar="MODEL", help="variants to measure, baseline first")
-    add_arguments(p, BenchConfig)
+    add_arguments(p, settings)
     p.add_argument("-o", "--output", help="write the JSON record (schema compress.bench/1) here")
     p.set_defaults(run=_run_bench)
 
@@ -112,45 +63,19 @@ def _run_bench(args) -> None:
     print(summary_table(result))
 
 
-@command("export")
-def _export(sub) -> None:
-    from compress.export import ExportConfig, export
-
-    # Parity reads only the validation role.
-    p = _stage_parser(sub, "export", ExportConfig, "export a fine-tuned checkpoint to ONNX, checked against PyTorch",
-                      "Export an HF checkpoint directory to ONNX with dynamic batch and sequence axes. Compares the "
-                      "ONNX logits with PyTorch's on real examples and fails above tolerance; optionally fuses "
-                      "transformer operators (--optimize) and converts to float16 (--fp16). Writes model.onnx, "
-                      "config.json, the tokenizer and manifest.json.", "ONNX model",
-                      skip=("train_split", "max_train_examples"))
-    p.set_defaults(run=_runs(ExportConfig, export))
-
-
-@command("quantize")
-def _quantize(sub) -> None:
-    from compress.quantize import QuantizeConfig, quantize
-
-    # --calibration-examples sets how many training examples are read.
-    p = _stage_parser(sub, "quantize", QuantizeConfig, "quantize an ONNX classifier to int8, guarded by its accuracy",
-                      "Quantize an exported ONNX model to int8 with ONNX Runtime: dynamic (default) or static QDQ "
-                      "with calibration on training examples. Scores the result against the source model on the "
-                      "validation role; with --max-accuracy-drop keeps the most sensitive layers in float32 until the "
-                      "drop is within budget, or fails. Writes model.onnx, config.json, the tokenizer and "
-                      "manifest.json.", "quantized model", skip=("max_train_examples",))
-    p.set_defaults(run=_runs(QuantizeConfig, quantize))
-
-
 @command("search")
 def _search(sub) -> None:
     from compress.search import SearchConfig
 
-    p = _stage_parser(sub, "search", SearchConfig, "find the fastest compressed model within an accuracy budget",
-                      "From a fine-tuned checkpoint, try compression recipes cheapest first (ONNX, int8, vocabulary "
-                      "pruning; then distilled students, deepest first; then head/FFN pruning of the fastest student "
-                      "within budget), screen every candidate with the harness, measure the Pareto front side by "
-                      "side with the input model, copy the fastest candidate within --max-accuracy-drop to --output "
-                      "and write the report. Stage outputs are cached in --workdir, so a re-run resumes.",
-                      "winning model (ONNX model, config, tokenizer, manifest)")
+    p = sub.add_parser("search", help="find the fastest compressed model within an accuracy budget",
+                       description="From a fine-tuned checkpoint, try compression recipes cheapest first (int8 and "
+                       "vocabulary pruning, then distilled students, then head/FFN pruning of the fastest student "
+                       "within budget), choosing on the validation role and reporting on the test role; copy the "
+                       "winner to --output. Stage outputs are cached in --workdir, so a re-run resumes.")
+    add_arguments(p, SearchConfig)
+    p.add_argument("-o", "--output", required=True, help="directory for the winning model; it appears only once "
+                   "complete")
+    p.add_argument("--overwrite", action="store_true", help="replace the output directory if it exists")
     p.add_argument("--dry-run", action="store_true", help="list the stages the search may run and which are cached")
 
     def run(a):
@@ -235,18 +160,17 @@ def _print_json(value) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
-def _show(manifest: dict) -> None:
-    metrics = manifest.get("metrics", {})
-    summary = {k: v for k, v in metrics.items() if k != "history"}
-    print(json.dumps(summary, indent=2, default=str))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compress", description="Distil, prune, quantize and export fine-tuned BERT classifiers to ONNX, "
         "and measure accuracy, latency and memory of every variant against the baseline.")
     parser.add_argument("--version", action="version", version=f"compress {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in STAGES:
+        if name == "bench":
+            _bench(sub)
+        else:
+            _stage_command(sub, name)
     for add in COMMANDS.values():
         add(sub)
     return parser

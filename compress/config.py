@@ -4,6 +4,9 @@ Each stage's settings are one flat dataclass. The same field list generates the 
 parses its command-line options, and validates a recipe's mapping (unknown keys and wrong types are
 errors that name the key), so a documented option and a recipe key can never drift apart.
 
+A stage that inherits a shared field it never reads names it in `unused`; the command line does not
+offer it, and a recipe or Python code that sets it is refused, so no setting is silently ignored.
+
 A numeric field declares its range once, as an interval (`option(32, "...", interval="[1, inf)")`);
 settings classes derive from `Settings`, whose construction checks every range and choice, so the
 command line, recipes and settings built in Python all refuse a bad value with the same one line.
@@ -18,7 +21,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Mapping, TypeVar
+from typing import Any, ClassVar, Mapping, TypeVar
 
 from compress.errors import CompressError
 
@@ -81,14 +84,18 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """One `--kebab-name` option per field, with its help, default and type."""
+def accepted(cls: type) -> list[dataclasses.Field]:
+    """The fields of settings class `cls` that its stage reads."""
+    unused = getattr(cls, "unused", ())
+    return [f for f in dataclasses.fields(cls) if f.name not in unused]
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One `--kebab-name` option per accepted field, with its help, default and type."""
     hints = _hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
+    for f in accepted(cls):
         kind, optional = _base_type(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = _default(f)
         flag = "--" + f.name.replace("_", "-")
         text = f.metadata.get("help", "").replace("%", "%%")  # argparse %-formats help text
         if kind is bool:
@@ -111,14 +118,14 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
 
 def _help(text: str, f: dataclasses.Field, default: Any, listed: bool = False) -> str:
     """The help text, then the default unless the text gives it, then the allowed range."""
-    notes = [f"default: {default}"] if listed or "default" not in text else []
+    notes = [f"default: {default}"] if "default" not in text else []
     if f.metadata.get("interval"):
         notes.append(("each " if listed else "") + f.metadata["interval"].describe())
     return f"{text} ({'; '.join(notes)})" if notes else text
 
 
 def from_args(cls: type[T], namespace: argparse.Namespace) -> T:
-    values = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls) if hasattr(namespace, f.name)}
+    values = {f.name: getattr(namespace, f.name) for f in accepted(cls) if hasattr(namespace, f.name)}
     return cls(**values)
 
 
@@ -127,7 +134,7 @@ def from_mapping(cls: type[T], mapping: Mapping[str, Any] | None, where: str = "
     """Build `cls` from a recipe mapping; every key must be a field and every value of its type."""
     mapping = dict(mapping or {})
     hints = _hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in accepted(cls)}
     values = {}
     for key, value in mapping.items():
         at = f"{where}, line {lines[key]}" if lines and key in lines else where
@@ -143,11 +150,20 @@ class Settings:
     """Base of every settings dataclass: building one checks each field's choices and range, so a bad value
     is refused in one line whether it came from the command line, a recipe or Python."""
 
+    unused: ClassVar[tuple[str, ...]] = ()
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            problem = _problem(f, getattr(self, f.name))
+            value = getattr(self, f.name)
+            problem = _problem(f, value)
+            if f.name in self.unused and value != _default(f):
+                problem = f"is not used by {type(self).__name__}; leave it out"
             if problem:
                 raise CompressError(f"--{f.name.replace('_', '-')} {problem}")
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
 
 
 def _problem(f: dataclasses.Field, value: Any) -> str | None:

@@ -55,8 +55,8 @@ class DataConfig(Settings):
     every stage of a chain reads the same data with the same train / validation / test carve.
     """
 
-    data: str | None = option(None, "dataset: a .tsv/.csv/.jsonl file, a folder of split files, a saved HF dataset, "
-                                    "or a name (sst2, rte, banking77); default: the input model's data, else sst2")
+    data: str | None = option(None, "a .tsv/.csv/.jsonl file, a folder of splits, a saved HF dataset, or sst2, rte, "
+                                    "banking77 (default: the input model's, else sst2)")
     text_column: str | None = option(None, "column with the text (default: detect sentence/text/sentence1)")
     text_pair_column: str | None = option(None, "column with the second text of a pair (default: detect sentence2)")
     label_column: str | None = option(None, "column with the label (default: detect label)")

@@ -20,25 +20,26 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 
+from compress.anatomy import encoder_layers, keep_layers, load_fine_tuned
 from compress.artifacts import check_output_dir
 from compress.augment import AugmentConfig, augment_for, teacher_labelled
+from compress.batching import featurize
 from compress.config import option
 from compress.data import DataConfig, LabelSpace
-from compress.metrics import Metric
-from compress.roles import load_roles, resolve_data
 from compress.errors import CompressError
-from compress.losses import attention_kl, hidden_state_mse, soft_target_kl
-from compress.models import load_classifier, load_tokenizer, resolve_model
-from compress.training import (TrainConfig, evaluate, featurize, model_inputs, predict_logits, save_trained,
-                               train)
+from compress.inference import evaluate, predict_logits
+from compress.losses import DistillLoss, LossWeights
+from compress.metrics import Metric
+from compress.models import LoadSettings, load_tokenizer
+from compress.roles import load_roles, resolve_data
+from compress.training import TrainConfig, save_trained, train
 
 DEFAULT_STUDENT_LAYERS = 3
 
 
 @dataclass
-class DistillConfig(TrainConfig, DataConfig, AugmentConfig):
+class DistillConfig(LoadSettings, LossWeights, TrainConfig, DataConfig, AugmentConfig):
     """Settings of `compress distill`."""
 
     teacher: str | None = option(None, "fine-tuned teacher: an HF checkpoint directory (required); the student "
@@ -46,29 +47,17 @@ class DistillConfig(TrainConfig, DataConfig, AugmentConfig):
     student_layers: int | None = option(None, "encoder layers of the student, fewer than the teacher's "
                                               f"(default: {DEFAULT_STUDENT_LAYERS}, or as many as --student-layer-ids)",
                                               interval="[1, inf)")
-    student_layer_ids: list[int] = option([], "zero-based teacher layers the student's layers are copied from, in "
-                                              "order; none given: the top layer of each of N near-equal blocks, "
-                                              "e.g. 6->3: 1 3 5, 6->2: 2 5, 6->1: 5, 12->4: 2 5 8 11",
+    student_layer_ids: list[int] = option([], "teacher layers (from 0) to copy into the student, in order (default: "
+                                              "the top layer of each of N near-equal blocks, 6->3: 1 3 5)",
                                               interval="[0, inf)")
-    ce_weight: float = option(0.5, "weight of cross-entropy on the hard labels; --kd-weight 0 --ce-weight 1 is "
-                                   "plain fine-tuning of the same student initialisation (the no-distillation "
-                                   "baseline)", interval="[0, inf)")
-    kd_weight: float = option(0.5, "weight of the KL divergence to the teacher's softened class distribution at "
-                                   "--temperature, scaled by T^2 (Hinton et al.)", interval="[0, inf)")
-    temperature: float = option(2.0, "softmax temperature of the soft-target term; higher spreads the teacher's "
-                                     "probability over more classes", interval="(0, inf)")
-    hidden_weight: float = option(0.0, "weight of the MSE between hidden states: embedding output with embedding "
-                                       "output, each student layer with the teacher layer it was copied from; "
-                                       "runs the teacher on every step", interval="[0, inf)")
-    attention_weight: float = option(0.0, "weight of MiniLM-style attention transfer: KL between the teacher's and "
-                                          "the student's last-layer self-attention distributions; switches both "
-                                          "models to eager attention (slower) and runs the teacher on every step",
-                                          interval="[0, inf)")
-    cache_teacher: bool = option(True, "compute the teacher's logits for all training rows once, up front, so "
-                                       "training steps skip the teacher (default: on); it still runs every step "
-                                       "when --hidden-weight or --attention-weight is on, because caching its "
-                                       "hidden states for the whole training set would not fit in memory")
-    allow_pickle: bool = option(False, "allow loading pickled (.bin) weights, which can run code; only for trusted files")
+    attention_weight: float = option(0.0, "weight of MiniLM-style transfer of the last layer's attention (slower: "
+                                          "eager attention, teacher on every step)", interval="[0, inf)")
+    # Hidden states and attentions are not cached: for a whole training set they would not fit in memory.
+    cache_teacher: bool = option(True, "compute the teacher's logits once up front instead of on every step "
+                                       "(soft targets only)")
+
+    def terms(self) -> dict[str, float]:
+        return {**super().terms(), "attention": self.attention_weight}
 
 
 def default_layer_ids(teacher_layers: int, student_layers: int) -> list[int]:
@@ -97,86 +86,9 @@ def choose_layer_ids(config: DistillConfig, teacher_layers: int) -> list[int]:
     return ids
 
 
-def encoder_layers(model: torch.nn.Module, name: str) -> torch.nn.ModuleList:
-    layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
-    if not isinstance(layers, torch.nn.ModuleList):
-        raise CompressError(f"{name} is not a BERT-style encoder (no encoder.layer list); BERT, RoBERTa, ELECTRA "
-                            "and their kin have one")
-    return layers
-
-
 def build_student(teacher: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Module:
     """A copy of `teacher` with only encoder layers `layer_ids`, in that order; everything else copied as is."""
     return keep_layers(copy.deepcopy(teacher), layer_ids)
-
-
-def keep_layers(model: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Module:
-    """`model` itself, cut down to encoder layers `layer_ids` in that order.
-
-    config.pruned_heads is keyed by layer index and `from_pretrained` prunes those heads before loading
-    the weights, so the removed heads of a head-pruned model are renumbered with their layers.
-    """
-    kept = encoder_layers(model, "the model")
-    model.base_model.encoder.layer = torch.nn.ModuleList(kept[i] for i in layer_ids)
-    model.config.num_hidden_layers = len(layer_ids)
-    pruned = model.config.pruned_heads
-    model.config.pruned_heads = {new: sorted(pruned[old]) for new, old in enumerate(layer_ids) if old in pruned}
-    return model
-
-
-class DistillLoss:
-    """`(student, batch) -> (loss, parts)` for the shared loop: the weighted sum of the enabled terms.
-
-    `parts` holds each enabled term unweighted. Only terms with a non-zero weight are computed, the
-    student and the teacher are asked for hidden states or attentions only when a term uses them,
-    and the teacher runs only when a term needs it online: with `teacher_logits` (one row per
-    training row, looked up by the batch's `idx`) soft targets cost no teacher pass, and come from
-    those logits even when the online model is another one (pruning recovery matches hidden states
-    with the unpruned model and soft targets with a separate teacher).
-    """
-
-    def __init__(self, weights: dict[str, float], temperature: float = 1.0, teacher: torch.nn.Module | None = None,
-                 layer_ids: Sequence[int] = (), teacher_logits: torch.Tensor | None = None):
-        self.weights = {term: w for term, w in weights.items() if w}
-        self.temperature = temperature
-        self.teacher = teacher
-        self.teacher_logits = teacher_logits
-        # Embedding output with embedding output, then student layer j with its source teacher layer.
-        self.pairs = [(0, 0)] + [(j + 1, i + 1) for j, i in enumerate(layer_ids)]
-        self.outputs = {"output_hidden_states": "hidden" in self.weights,
-                        "output_attentions": "attention" in self.weights}
-        self.online = any(self.outputs.values()) or ("kd" in self.weights and teacher_logits is None)
-
-    def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]):
-        inputs = model_inputs(batch)
-        student = model(**inputs, **self.outputs)
-        teacher = None
-        if self.online:
-            with torch.no_grad():
-                teacher = self.teacher(**inputs, **self.outputs)
-        parts = {}
-        if "ce" in self.weights:
-            parts["ce"] = F.cross_entropy(student.logits, batch["labels"])
-        if "kd" in self.weights:
-            targets = self.teacher_logits[batch["idx"]] if self.teacher_logits is not None else teacher.logits
-            parts["kd"] = soft_target_kl(student.logits, targets, self.temperature)
-        if "hidden" in self.weights:
-            parts["hidden"] = hidden_state_mse(student.hidden_states, teacher.hidden_states, self.pairs,
-                                               batch["attention_mask"])
-        if "attention" in self.weights:
-            parts["attention"] = attention_kl(student.attentions[-1], teacher.attentions[-1], batch["attention_mask"])
-        loss = sum(self.weights[term] * value for term, value in parts.items())
-        return loss, {term: value.item() for term, value in parts.items()}
-
-
-def checked_weights(config: DistillConfig) -> dict[str, float]:
-    """The loss weights by term, after checking that at least one is on (each is non-negative by its range)."""
-    weights = {"ce": config.ce_weight, "kd": config.kd_weight, "hidden": config.hidden_weight,
-               "attention": config.attention_weight}
-    if not any(weights.values()):
-        raise CompressError("all loss weights are zero; give at least one of --ce-weight, --kd-weight, "
-                            "--hidden-weight, --attention-weight")
-    return weights
 
 
 def load_teacher(config: DistillConfig, attention: bool) -> tuple[torch.nn.Module, str]:
@@ -186,25 +98,13 @@ def load_teacher(config: DistillConfig, attention: bool) -> tuple[torch.nn.Modul
     return load_fine_tuned(config.teacher, "teacher", config.allow_pickle, "eager" if attention else "sdpa")
 
 
-def load_fine_tuned(path: str, role: str, allow_pickle: bool,
-                    attn_implementation: str = "sdpa") -> tuple[torch.nn.Module, str]:
-    """(classifier, resolved source) from a local fine-tuned checkpoint directory; `role` names it in errors."""
-    if not Path(path).is_dir():
-        raise CompressError(f"{role} {path} not found (give a fine-tuned checkpoint directory)")
-    source = resolve_model(path, allow_pickle)
-    model = load_classifier(source, None, allow_pickle, attn_implementation)
-    if not any(a.endswith("ForSequenceClassification") for a in model.config.architectures or []):
-        raise CompressError(f"{role} {path} has no classification head; fine-tune it first")
-    return model, source
-
-
 def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
     """Distil `config.teacher` into a shallower student; write its best checkpoint, metrics.json and a manifest."""
     from accelerate import PartialState
 
     started = time.time()
     check_output_dir(Path(output_dir), overwrite)
-    weights = checked_weights(config)
+    weights = config.weights()
     teacher, source = load_teacher(config, attention=bool(weights["attention"]))
     teacher_layers = encoder_layers(teacher, f"teacher {config.teacher}")
     layer_ids = choose_layer_ids(config, len(teacher_layers))

@@ -18,13 +18,14 @@ import numpy as np
 import torch
 
 from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
+from compress.batching import Features, featurize
 from compress.config import option, to_dict
 from compress.data import DataConfig, LabelledText, LabelSpace
-from compress.roles import load_roles, resolve_data
 from compress.errors import CompressError
-from compress.models import load_classifier, load_tokenizer, resolve_model
+from compress.inference import loader, model_inputs, predict_logits
+from compress.models import LoadSettings, load_classifier, load_tokenizer, resolve_model
 from compress.onnx_model import MODEL_FILE, onnx_logits, session
-from compress.training import Features, featurize, loader, model_inputs, predict_logits
+from compress.roles import load_roles, resolve_data
 
 # Operators the transformer optimizer fuses; their counts show whether fusion found the attention blocks.
 FUSED_OPERATORS = ("Attention", "MultiHeadAttention", "EmbedLayerNormalization", "SkipLayerNormalization",
@@ -32,8 +33,10 @@ FUSED_OPERATORS = ("Attention", "MultiHeadAttention", "EmbedLayerNormalization",
 
 
 @dataclass
-class ExportConfig(DataConfig):
+class ExportConfig(LoadSettings, DataConfig):
     """Settings of `compress export`; the data settings choose the real examples of the parity check."""
+
+    unused = ("max_train_examples",)
 
     model: str | None = option(None, "fine-tuned checkpoint directory to export")
     max_eval_examples: int | None = option(128, "validation examples the ONNX logits are compared with PyTorch's "
@@ -46,24 +49,18 @@ class ExportConfig(DataConfig):
     parity_tolerance: float = option(1e-4, "largest absolute logit difference from PyTorch allowed for the "
                                            "float32 graph, plain and optimized", interval="[0, inf)")
     optimize: bool = option(False, "fuse attention, LayerNorm and GELU with ONNX Runtime's transformer optimizer")
-    fuse_embeddings: bool = option(False, "with --optimize: also fuse the embedding lookups and their LayerNorm "
-                                          "into one EmbedLayerNormalization; off by default because int8 then "
-                                          "needs its QEmbedLayerNormalization, one scale for the whole table, "
-                                          "which cost the SST-2 teacher agreement (97.8% against 98.9% with "
-                                          "the embedding Gathers quantized on their own)")
-    fuse_skip_layer_norm: bool = option(False, "with --optimize: also fuse each residual Add + LayerNorm into one "
-                                               "SkipLayerNormalization (always on with --fp16, for GPU kernels); "
-                                               "off by default because ONNX Runtime 1.32's CPU kernel ran 4.4x "
-                                               "slower than a LayerNormalization of the same shape here: 0.82 of "
-                                               "the 3.36 ms of a 3-layer int8 student at batch 1 x 128, which "
-                                               "took 2.66 ms unfused")
+    # Off by default: int8 of the fused node has one scale for the whole table, which cost agreement with the
+    # teacher (reports/sst2-teacher)
+    fuse_embeddings: bool = option(False, "with --optimize: also fuse the embedding lookups and their LayerNorm")
+    # Off by default on CPU: ONNX Runtime's SkipLayerNormalization kernel was slower there than the unfused pair
+    # (reports/sst2-search); GPU kernels want it, so --fp16 turns it on.
+    fuse_skip_layer_norm: bool = option(False, "with --optimize: also fuse each residual Add with its LayerNorm "
+                                               "(always on with --fp16)")
     fp16: bool = option(False, "convert the graph to float16 for GPU inference (inputs and logits keep their "
                                "types)")
     fp16_parity_tolerance: float = option(5e-2, "largest absolute logit difference from PyTorch allowed for the "
                                                 "float16 graph (float16 keeps ~3 significant digits)",
                                                 interval="[0, inf)")
-    allow_pickle: bool = option(False, "allow loading pickled (.bin) weights, which can run code; only for "
-                                       "trusted files")
 
 
 def export(config: ExportConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:

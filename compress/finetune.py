@@ -8,20 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from compress.artifacts import check_output_dir
+from compress.batching import featurize
 from compress.config import option
 from compress.data import DataConfig
 from compress.metrics import Metric
-from compress.models import load_classifier, load_tokenizer, resolve_model
+from compress.models import LoadSettings, load_classifier, load_tokenizer, resolve_model
 from compress.roles import load_roles, resolve_data
-from compress.training import TrainConfig, featurize, save_trained, train
+from compress.training import TrainConfig, save_trained, train
 
 
 @dataclass
-class FinetuneConfig(TrainConfig, DataConfig):
+class FinetuneConfig(LoadSettings, TrainConfig, DataConfig):
     """Settings of `compress finetune`."""
 
     model: str = option("default", "checkpoint directory or hub id to start from ('default': the bundled MiniLM-L6 BERT)")
-    allow_pickle: bool = option(False, "allow loading pickled (.bin) weights, which can run code; only for trusted files")
 
 
 def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from typing import Iterable
 import torch
 import torch.nn.functional as F
 
-from compress.distill import encoder_layers
+from compress.anatomy import prunable_layers
 from compress.errors import CompressError
-from compress.training import model_inputs
+from compress.inference import model_inputs
 
 METHODS = ("taylor", "magnitude")
 
@@ -39,19 +39,6 @@ class Scores:
         return Scores([self.heads[i] for i in kept], [self.neurons[i] for i in kept], self.layers[kept])
 
 
-def bert_layers(model: torch.nn.Module, name: str = "the model") -> torch.nn.ModuleList:
-    """The encoder layers, checked to have BERT's attention and FFN modules, which pruning slices."""
-    layers = encoder_layers(model, name)
-    needed = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-              "intermediate.dense", "output.dense")
-    names = {n for n, _ in layers[0].named_modules()}
-    missing = [n for n in needed if n not in names]
-    if missing or not hasattr(model, "prune_heads"):
-        raise CompressError(f"{name} does not have BERT's layer modules ({', '.join(missing) or 'prune_heads'} "
-                            "missing); pruning supports BERT, RoBERTa, ELECTRA and their kin")
-    return layers
-
-
 def importance(model: torch.nn.Module, method: str, batches: Iterable[dict[str, torch.Tensor]] = ()) -> Scores:
     """Scores of `model`'s structures; `taylor` measures them on the labelled `batches`, `magnitude` needs none."""
     if method == "magnitude":
@@ -64,7 +51,7 @@ def importance(model: torch.nn.Module, method: str, batches: Iterable[dict[str, 
 @torch.no_grad()
 def magnitude(model: torch.nn.Module) -> Scores:
     heads, neurons = [], []
-    for layer in bert_layers(model):
+    for layer in prunable_layers(model):
         attention = layer.attention.self
         n = attention.num_attention_heads
         qkv = sum(m.weight.view(n, -1).pow(2).sum(1) for m in (attention.query, attention.key, attention.value))
@@ -76,7 +63,7 @@ def magnitude(model: torch.nn.Module) -> Scores:
 
 
 def taylor(model: torch.nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> Scores:
-    layers = bert_layers(model)
+    layers = prunable_layers(model)
     # A head's or neuron's only way into the residual stream is its slice of the output projection, so
     # gradient x weight summed over that slice is exactly the loss gradient of a mask on the structure.
     projections = [(layer.attention.output.dense.weight, layer.output.dense.weight) for layer in layers]

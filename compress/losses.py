@@ -1,14 +1,18 @@
-"""Loss terms that make a student imitate a teacher: pure functions of the two models' outputs.
-
-They live apart from the distil stage so that pruning recovery can reuse them on a pruned student.
+"""Loss terms that make a student imitate a teacher, their weighted sum for the shared training loop, and the
+settings that weigh them: shared by the distil stage and pruning recovery.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+
+from compress.config import Settings, option
+from compress.errors import CompressError
+from compress.inference import model_inputs
 
 # Keeps log() finite where a student attention probability underflows to zero; such keys then
 # carry a large but finite penalty instead of an infinite one.
@@ -49,3 +53,72 @@ def attention_kl(student_probs: torch.Tensor, teacher_probs: torch.Tensor,
     per_query = F.kl_div(student_probs.clamp_min(_PROB_FLOOR).log(), teacher_probs, reduction="none").sum(-1)
     mask = attention_mask[:, None, :].to(per_query.dtype)
     return (per_query * mask).sum() / (mask.sum() * per_query.shape[1])
+
+
+@dataclass
+class LossWeights(Settings):
+    """How distillation weighs its terms (distil, and pruning recovery when it distils)."""
+
+    ce_weight: float = option(0.5, "weight of cross-entropy on the hard labels", interval="[0, inf)")
+    kd_weight: float = option(0.5, "weight of the KL divergence to the teacher's softened outputs, times T^2",
+                              interval="[0, inf)")
+    temperature: float = option(2.0, "softmax temperature of the soft targets", interval="(0, inf)")
+    hidden_weight: float = option(0.0, "weight of the MSE between matched layers' hidden states (runs the teacher "
+                                       "on every step)", interval="[0, inf)")
+
+    def weights(self) -> dict[str, float]:
+        """The weight of each term by name, after checking that at least one is on (each is non-negative by its
+        range)."""
+        weights = self.terms()
+        if not any(weights.values()):
+            raise CompressError("all loss weights are zero; give at least one of "
+                                + ", ".join(f"--{term}-weight" for term in weights))
+        return weights
+
+    def terms(self) -> dict[str, float]:
+        return {"ce": self.ce_weight, "kd": self.kd_weight, "hidden": self.hidden_weight}
+
+
+class DistillLoss:
+    """`(student, batch) -> (loss, parts)` for the shared loop: the weighted sum of the enabled terms.
+
+    `parts` holds each enabled term unweighted. Only terms with a non-zero weight are computed, the
+    student and the teacher are asked for hidden states or attentions only when a term uses them,
+    and the teacher runs only when a term needs it online: with `teacher_logits` (one row per
+    training row, looked up by the batch's `idx`) soft targets cost no teacher pass, and come from
+    those logits even when the online model is another one (pruning recovery matches hidden states
+    with the unpruned model and soft targets with a separate teacher).
+    """
+
+    def __init__(self, weights: dict[str, float], temperature: float = 1.0, teacher: torch.nn.Module | None = None,
+                 layer_ids: Sequence[int] = (), teacher_logits: torch.Tensor | None = None):
+        self.weights = {term: w for term, w in weights.items() if w}
+        self.temperature = temperature
+        self.teacher = teacher
+        self.teacher_logits = teacher_logits
+        # Embedding output with embedding output, then student layer j with its source teacher layer.
+        self.pairs = [(0, 0)] + [(j + 1, i + 1) for j, i in enumerate(layer_ids)]
+        self.outputs = {"output_hidden_states": "hidden" in self.weights,
+                        "output_attentions": "attention" in self.weights}
+        self.online = any(self.outputs.values()) or ("kd" in self.weights and teacher_logits is None)
+
+    def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]):
+        inputs = model_inputs(batch)
+        student = model(**inputs, **self.outputs)
+        teacher = None
+        if self.online:
+            with torch.no_grad():
+                teacher = self.teacher(**inputs, **self.outputs)
+        parts = {}
+        if "ce" in self.weights:
+            parts["ce"] = F.cross_entropy(student.logits, batch["labels"])
+        if "kd" in self.weights:
+            targets = self.teacher_logits[batch["idx"]] if self.teacher_logits is not None else teacher.logits
+            parts["kd"] = soft_target_kl(student.logits, targets, self.temperature)
+        if "hidden" in self.weights:
+            parts["hidden"] = hidden_state_mse(student.hidden_states, teacher.hidden_states, self.pairs,
+                                               batch["attention_mask"])
+        if "attention" in self.weights:
+            parts["attention"] = attention_kl(student.attentions[-1], teacher.attentions[-1], batch["attention_mask"])
+        loss = sum(self.weights[term] * value for term, value in parts.items())
+        return loss, {term: value.item() for term, value in parts.items()}

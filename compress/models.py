@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+from compress.config import Settings, option
 from compress.data import LabelSpace
 from compress.errors import CompressError
 
 DEFAULT_MODEL = "default"
 PICKLED_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt.index", "flax_model.msgpack")
+
+
+@dataclass
+class LoadSettings(Settings):
+    """How a stage that reads PyTorch checkpoints loads them."""
+
+    allow_pickle: bool = option(False, "allow pickled (.bin) weights, which can run code: trusted files only")
 
 
 def default_model_path() -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compress.batching import Features, batches
 from compress.errors import CompressError
 
 MODEL_FILE = "model.onnx"
@@ -94,14 +95,12 @@ def feed(sess, batch: dict) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.int64) for k, v in batch.items() if k in names}
 
 
-def onnx_logits(sess, features, pad_id: int, batch_size: int = 64) -> np.ndarray:
-    """Logits for every row of a `compress.training.Features`, in row order, with length-sorted batches."""
-    from compress.training import loader  # imports torch; memory probes that only run ORT must not pay for it
-
+def onnx_logits(sess, features: Features, pad_id: int, batch_size: int = 64) -> np.ndarray:
+    """Logits for every row, in row order, with length-sorted batches."""
     out = None
-    for batch in loader(features, pad_id, batch_size, shuffle=False):
-        logits = sess.run(["logits"], feed(sess, {k: v.numpy() for k, v in batch.items()}))[0]
+    for batch in batches(features, pad_id, batch_size):
+        logits = sess.run(["logits"], feed(sess, batch))[0]
         if out is None:
             out = np.zeros((len(features), logits.shape[-1]), dtype=np.float32)
-        out[batch["idx"].numpy()] = logits.astype(np.float32)
+        out[batch["idx"]] = logits.astype(np.float32)
     return out

@@ -16,10 +16,7 @@ only heads can be ranked globally.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import dataclasses
-import json
 import sys
 import tempfile
 import time
@@ -29,29 +26,29 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
-from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
+from compress.anatomy import ffn_widths, head_counts, keep_layers, load_fine_tuned, prunable_layers
+from compress.artifacts import check_output_dir
 from compress.augment import AugmentConfig, augment_for, teacher_labelled
-from compress.config import Settings, option, to_dict
-from compress.data import DataConfig, LabelledText, LabelSpace, data_location
-from compress.metrics import Metric
-from compress.roles import load_roles, resolve_data
-from compress.distill import DistillLoss, keep_layers, load_fine_tuned
+from compress.batching import Features, featurize
+from compress.config import option
+from compress.data import DataConfig, LabelledText, LabelSpace
 from compress.errors import CompressError
-from compress.importance import METHODS, Scores, bert_layers, importance
-from compress.metrics import classification_metrics
-from compress.models import load_classifier, load_tokenizer
-from compress.training import (Features, LossFn, TrainConfig, cross_entropy_loss, evaluate, featurize,
-                               is_main_process, loader, predict_logits, save_trained, train)
+from compress.importance import METHODS, Scores, importance
+from compress.inference import evaluate, is_main_process, loader, predict_logits
+from compress.losses import DistillLoss, LossWeights
+from compress.metrics import Metric
+from compress.models import LoadSettings, load_classifier, load_tokenizer
+from compress.roles import load_roles, resolve_data
+from compress.training import LossFn, TrainConfig, cross_entropy_loss, save_trained, train
 from compress.vocabulary import shrink_vocabulary
-
-SENSITIVITY = "sensitivity"
 
 
 @dataclass
-class PruneConfig(TrainConfig, DataConfig, AugmentConfig):
+class PruneConfig(LoadSettings, LossWeights, TrainConfig, DataConfig, AugmentConfig):
     """Settings of `compress prune`; the training settings drive recovery, whose length is --recovery-epochs."""
+
+    unused = ("epochs",)
 
     model: str | None = option(None, "fine-tuned classifier checkpoint directory to prune")
     head_ratio: float | None = option(None, "fraction of the attention heads to remove", interval="[0, 1)")
@@ -59,19 +56,15 @@ class PruneConfig(TrainConfig, DataConfig, AugmentConfig):
                                interval="[0, inf)")
     ffn_ratio: float | None = option(None, "fraction of each layer's FFN intermediate neurons to remove",
                                      interval="[0, 1)")
-    ffn_neurons: int | None = option(None, "FFN intermediate neurons to remove in all (instead of --ffn-ratio), "
-                                           "rounded to a multiple of the layer count: every layer keeps the same "
-                                           "width, which plain transformers needs to reload the model",
-                                           interval="[0, inf)")
+    # Rounded to a multiple of the layer count: plain transformers reloads only one FFN width for all layers.
+    ffn_neurons: int | None = option(None, "FFN neurons to remove in all, the same number from every layer (instead "
+                                           "of --ffn-ratio)", interval="[0, inf)")
     layers_to_drop: int = option(0, "whole encoder layers to remove, the least important first", interval="[0, inf)")
-    scope: str = option("layer", "how heads are ranked: layer: the same fraction goes in every layer; global: all "
-                                 "heads ranked together (scores normalised per layer), each layer keeping at least "
-                                 "one. FFN neurons always go evenly", choices=("layer", "global"))
-    importance: str = option("taylor", "what ranks heads, neurons and layers: taylor: |gradient x weight| of the "
-                                       "task loss over --importance-batches training batches (the first-order "
-                                       "estimate of the loss change on removal); magnitude: weight norms (no data; "
-                                       "poor at choosing layers, whose norms say little about their use)",
-                             choices=METHODS)
+    scope: str = option("layer", "layer: the same share of heads from every layer; global: heads ranked across "
+                                 "layers, each keeping one", choices=("layer", "global"))
+    # Magnitude needs no data but chooses layers poorly: a layer's norms say little about its use.
+    importance: str = option("taylor", "what ranks heads, neurons and layers: taylor (|gradient x weight| of the task "
+                                       "loss) or magnitude (weight norms)", choices=METHODS)
     importance_batches: int = option(32, "training batches Taylor importance is accumulated over, at each step",
                                      interval="[1, inf)")
     steps: int = option(1, "prune in this many equal steps, re-scoring importance and recovering after each",
@@ -82,19 +75,8 @@ class PruneConfig(TrainConfig, DataConfig, AugmentConfig):
                                   "--ce-weight x hard labels + --kd-weight x soft targets")
     teacher: str | None = option(None, "fine-tuned checkpoint to distil from during recovery, instead of the input "
                                        "model (implies --distill); it may use its own tokenizer")
-    ce_weight: float = option(0.5, "when distilling: weight of cross-entropy on the hard labels", interval="[0, inf)")
-    kd_weight: float = option(0.5, "when distilling: weight of the KL divergence to the teacher's softened class "
-                                   "distribution at --temperature, scaled by T^2", interval="[0, inf)")
-    temperature: float = option(2.0, "when distilling: softmax temperature of the soft targets", interval="(0, inf)")
-    hidden_weight: float = option(0.0, "when distilling: weight of the MSE between the hidden states of each layer "
-                                       "(and the embedding output) and those of the same layer of the unpruned input "
-                                       "model, on real tokens; the input model then runs on every recovery step",
-                                       interval="[0, inf)")
-    vocabulary: bool = option(False, "also keep only the word pieces the training text uses (plus special tokens "
-                                     "and every single character) and their embedding rows; their tokenization "
-                                     "is unchanged, other words split into smaller pieces. Needs no recovery")
-    allow_pickle: bool = option(False, "allow loading pickled (.bin) weights, which can run code; only for "
-                                       "trusted files")
+    vocabulary: bool = option(False, "also keep only the word pieces the training text uses, plus special tokens "
+                                     "and single characters (no recovery needed)")
 
 
 def _flag(name: str) -> str:
@@ -125,8 +107,7 @@ def check_settings(config: PruneConfig) -> None:
         raise CompressError("--augment labels its copies with a teacher's predictions: give --distill or --teacher")
     if config.hidden_weight and not (config.distill or config.teacher):
         raise CompressError("--hidden-weight matches the unpruned model while distilling: give --distill or --teacher")
-    if not (config.ce_weight or config.kd_weight or config.hidden_weight):
-        raise CompressError("--ce-weight, --kd-weight and --hidden-weight are all zero; give at least one")
+    config.weights()
 
 
 def _lowest(scores: torch.Tensor, count: int) -> list[int]:
@@ -148,10 +129,10 @@ class Schedule:
     """
 
     def __init__(self, config: PruneConfig, model: torch.nn.Module):
-        layers = bert_layers(model, f"model {config.model}")
+        layers = prunable_layers(model, f"model {config.model}")
         self.steps, self.scope = config.steps, config.scope
         self.layers = list(range(len(layers)))  # input-model index of each current layer
-        self.input_heads = [layer.attention.self.num_attention_heads for layer in layers]
+        self.input_heads = head_counts(model)
         self.input_width = model.config.intermediate_size
         self.drop = config.layers_to_drop
         final = len(layers) - self.drop
@@ -178,13 +159,13 @@ class Schedule:
             self.layers = [self.layers[i] for i in kept]
             scores = scores.without_layers(gone)
         prune_heads(model, self._heads(model, scores.heads, done))
-        width = bert_layers(model)[0].intermediate.dense.out_features
+        width = ffn_widths(model)[0]
         neurons = round(self.width_goal * done) - (self.input_width - width)
         if neurons > 0:
             prune_neurons(model, [_lowest(s, neurons) for s in scores.neurons])
 
     def _heads(self, model: torch.nn.Module, scores: list[torch.Tensor], done: float) -> dict[int, list[int]]:
-        current = [layer.attention.self.num_attention_heads for layer in bert_layers(model)]
+        current = head_counts(model)
         start = [self.input_heads[i] for i in self.layers]
         want = self.head_count if self.head_count is not None else round(self.head_ratio * sum(start))
         goal = round(want * done)
@@ -213,7 +194,7 @@ def prune_heads(model: torch.nn.Module, heads: dict[int, list[int]]) -> None:
     transformers numbers heads as in the unpruned layer, config.pruned_heads included, so positions in
     a layer that has lost heads before are mapped back to those numbers.
     """
-    layers = bert_layers(model)
+    layers = prunable_layers(model)
     numbers = {}
     for i, positions in heads.items():
         remaining = sorted(set(range(model.config.num_attention_heads)) - layers[i].attention.pruned_heads)
@@ -228,7 +209,7 @@ def prune_neurons(model: torch.nn.Module, gone: Sequence[Sequence[int]]) -> None
 
     if len({len(positions) for positions in gone}) != 1:
         raise ValueError("every layer must lose as many FFN neurons: the config has one intermediate_size")
-    for layer, positions in zip(bert_layers(model), gone):
+    for layer, positions in zip(prunable_layers(model), gone):
         keep = torch.tensor(sorted(set(range(layer.intermediate.dense.out_features)) - set(positions)))
         layer.intermediate.dense = prune_linear_layer(layer.intermediate.dense, keep)
         layer.output.dense = prune_linear_layer(layer.output.dense, keep, dim=1)
@@ -236,9 +217,7 @@ def prune_neurons(model: torch.nn.Module, gone: Sequence[Sequence[int]]) -> None
 
 
 def structure(model: torch.nn.Module) -> dict[str, Any]:
-    layers = bert_layers(model)
-    return {"heads_kept": [layer.attention.self.num_attention_heads for layer in layers],
-            "ffn_neurons_kept": [layer.intermediate.dense.out_features for layer in layers],
+    return {"heads_kept": head_counts(model), "ffn_neurons_kept": ffn_widths(model),
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
@@ -268,7 +247,7 @@ def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: Label
         teacher.to(device)
     logits = predict_logits(teacher, features, pad_id, config.eval_batch_size, device, progress="teacher logits")
     teacher_labelled(train_features.labels, logits, originals)
-    weights = {"ce": config.ce_weight, "kd": config.kd_weight, "hidden": config.hidden_weight}
+    weights = config.weights()
     cached = torch.from_numpy(logits).to(device)
 
     def loss_for(layers: Sequence[int]) -> LossFn:
@@ -281,7 +260,7 @@ def _load(config: PruneConfig) -> tuple[torch.nn.Module, str]:
     if not config.model:
         raise CompressError("prune needs --model, the fine-tuned checkpoint directory to prune")
     model, source = load_fine_tuned(config.model, "model", config.allow_pickle)
-    bert_layers(model, f"model {config.model}")
+    prunable_layers(model, f"model {config.model}")
     return model, source
 
 
@@ -336,7 +315,7 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
         record = {"step": step, "layers_kept": list(schedule.layers), **structure(model), "eval_pruned": score()}
         if recovering:
             result = train(model, train_features, eval_features, pad_id,
-                           dataclasses.replace(config, epochs=config.recovery_epochs), loss_for(schedule.layers),
+                           config, loss_for(schedule.layers), epochs=config.recovery_epochs,
                            description=f"recover {step}/{config.steps}", metric=metric)
             record["recovery"] = result.summary()
         record["eval"] = record["recovery"]["eval"] if recovering else record["eval_pruned"]
@@ -381,104 +360,3 @@ def reload_difference(model: torch.nn.Module, features: Features, pad_id: int, b
         ours = predict_logits(model, features, pad_id, batch_size, device)
         theirs = predict_logits(reloaded, features, pad_id, batch_size, device)
     return float(abs(ours - theirs).max())
-
-
-@contextlib.contextmanager
-def _head_masked(layer: torch.nn.Module, head: int):
-    """`layer` with one head's output zeroed where it enters the output projection.
-
-    Not forward's head_mask: that must be one [layers, heads] tensor, which a model with different head
-    counts per layer cannot give, and it sends SDPA attention down the slower eager path.
-    """
-    size = layer.attention.self.attention_head_size
-
-    def zero(module, args):
-        context = args[0].clone()
-        context[..., head * size:(head + 1) * size] = 0
-        return (context, *args[1:])
-
-    handle = layer.attention.output.dense.register_forward_pre_hook(zero)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-@contextlib.contextmanager
-def _layer_removed(model: torch.nn.Module, index: int):
-    encoder = model.base_model.encoder
-    layers = encoder.layer
-    encoder.layer = torch.nn.ModuleList(layer for i, layer in enumerate(layers) if i != index)
-    try:
-        yield
-    finally:
-        encoder.layer = layers
-
-
-def analyze(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
-    """Dev accuracy lost when each single head is masked and when each whole layer is removed; writes the
-    table as sensitivity.json and sensitivity.md with a manifest, and no model."""
-    from accelerate import PartialState
-    from tqdm.auto import tqdm
-
-    started = time.time()
-    check_output_dir(Path(output_dir), overwrite)
-    model, source = _load(config)
-    tokenizer = load_tokenizer(source)
-    config = resolve_data(config, config.model)
-    labels = LabelSpace.from_id2label(model.config.id2label)
-    roles = load_roles(config)
-    features = featurize(tokenizer, roles.validation, labels, config.max_length)
-    metric = Metric.parse(config.metric, labels.names)
-    device = PartialState().device
-    model.to(device).eval()
-    labels = torch.tensor(features.labels)
-
-    def score() -> dict[str, float]:
-        logits = predict_logits(model, features, tokenizer.pad_token_id, config.eval_batch_size, device)
-        return {"accuracy": classification_metrics(features.labels, logits.argmax(-1), len(logits[0]), metric)["score"],
-                "loss": F.cross_entropy(torch.from_numpy(logits), labels).item()}
-
-    base = score()
-
-    def change(scores: dict[str, float]) -> dict[str, float]:
-        drop = round(100 * (base["accuracy"] - scores["accuracy"]), 4)
-        return {"accuracy": scores["accuracy"], "accuracy_drop_points": drop,
-                "loss_increase": round(scores["loss"] - base["loss"], 6)}
-
-    layers = bert_layers(model)
-    bar = tqdm(total=sum(layer.attention.self.num_attention_heads + 1 for layer in layers), desc="sensitivity",
-               unit="eval", disable=not is_main_process(), dynamic_ncols=True)
-    heads, removed = [], []
-    for i, layer in enumerate(layers):
-        for h in range(layer.attention.self.num_attention_heads):
-            with _head_masked(layer, h):
-                heads.append({"layer": i, "head": h, **change(score())})
-            bar.update(1)
-    for i in range(len(layers)):
-        with _layer_removed(model, i):
-            removed.append({"layer": i, **change(score())})
-        bar.update(1)
-    bar.close()
-    metrics = {"eval": base, "examples": len(roles.validation), "heads": heads, "layers": removed}
-    location = data_location(config.data)
-    with atomic_output_dir(output_dir, overwrite) as tmp:
-        (tmp / f"{SENSITIVITY}.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (tmp / f"{SENSITIVITY}.md").write_text(sensitivity_markdown(metrics) + "\n")
-        inputs = {"model": source, **({"data": str(location)} if location else {})}
-        return write_manifest(tmp, "prune-analysis", inputs, to_dict(config), metrics, started, roles.summary())
-
-
-def sensitivity_markdown(metrics: dict[str, Any]) -> str:
-    """One row per layer: the accuracy drop in points with each head masked, then with the whole layer removed."""
-    width = max(row["head"] for row in metrics["heads"]) + 1
-    cells = {(row["layer"], row["head"]): row["accuracy_drop_points"] for row in metrics["heads"]}
-    lines = [f"Dev accuracy {metrics['eval']['accuracy']:.4f} on {metrics['examples']} examples. Each cell: accuracy "
-             "drop in points when one head is masked, or the whole layer removed (negative: it improves).", "",
-             "| layer | " + " | ".join(f"head {h}" for h in range(width)) + " | whole layer |",
-             "|---:|" + "---:|" * (width + 1)]
-    for row in metrics["layers"]:
-        i = row["layer"]
-        heads = [f"{cells[i, h]:.2f}" if (i, h) in cells else "" for h in range(width)]
-        lines.append(f"| {i} | " + " | ".join(heads) + f" | {row['accuracy_drop_points']:.2f} |")
-    return "\n".join(lines)

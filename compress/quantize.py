@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 
 from compress.artifacts import MANIFEST, atomic_output_dir, check_output_dir, write_manifest
+from compress.batching import Features, batches, featurize
 from compress.config import option, to_dict
 from compress.data import DataConfig, LabelSpace
-from compress.roles import load_roles, resolve_data
 from compress.errors import CompressError
 from compress.metrics import Metric, classification_metrics
 from compress.models import load_tokenizer
 from compress.onnx_model import MODEL_FILE, check_classifier, onnx_logits, session
-from compress.training import Features, featurize, loader
+from compress.roles import load_roles, resolve_data
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
@@ -38,35 +38,27 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 class QuantizeConfig(DataConfig):
     """Settings of `compress quantize`; the data settings choose calibration (train) and guard (validation) examples."""
 
+    unused = ("max_train_examples",)
+
     model: str | None = option(None, "ONNX model directory to quantize (as compress export writes it)")
-    mode: str = option("dynamic", "dynamic: int8 weights, activations quantized per batch at run time (CPU); "
-                                  "static: activation ranges fixed by calibration, written as QDQ",
-                       choices=("dynamic", "static"))
+    mode: str = option("dynamic", "dynamic: activations quantized per batch at run time (CPU); static: ranges "
+                                  "fixed by calibration (QDQ)", choices=("dynamic", "static"))
     preset: str = option("none", "tensorrt: static QDQ with symmetric int8 activations and weights, as "
                                  "TensorRT's int8 kernels want (overrides --mode)", choices=("none", "tensorrt"))
-    per_channel: bool = option(True, "one weight scale per output column rather than per tensor (default: True; "
-                                     "on the SST-2 MiniLM teacher dynamic int8 lost 0.2 points per channel, 1.4 "
-                                     "per tensor)")
+    # Per tensor lost several times more accuracy than per channel on the SST-2 teacher (reports/sst2-teacher).
+    per_channel: bool = option(True, "one weight scale per output column rather than one per tensor")
     reduce_range: bool = option(False, "7-bit weights, which avoid int16 saturation in the u8s8 kernels of x86 "
                                        "CPUs without VNNI; with VNNI they only add rounding error")
-    op_types: list[str] = option(["MatMul", "Gemm", "Gather", "Attention"], "operator types to quantize: MatMuls "
-                                 "and Gemms with a constant weight, Gathers from a constant table (the word "
-                                 "embeddings, over half of a small BERT's file: measured on the SST-2 teacher, "
-                                 "int8 embeddings cut the file from 56 to 22 MB for 0.1 point) and the fused "
-                                 "Attention of a graph exported with --optimize; quantizing every operator "
-                                 "wrecks BERT")
-    embedding_bits: int = option(8, "dynamic mode: bits of the quantized embedding tables; 4 stores them in "
-                                    "blocks of 32 with one scale each (ONNX Runtime's GatherBlockQuantized), "
-                                    "shrinking the largest matrix of a small BERT again: on the SST-2 teacher "
-                                    "22.0 -> 18.6 MB, 0.34 point below fp32 (98.3% agreement) against 0.11 "
-                                    "(99.0%) with 8 bits", choices=(8, 4))
+    # Gather covers the word embeddings, over half of a small BERT's file; quantizing every operator wrecks BERT.
+    op_types: list[str] = option(["MatMul", "Gemm", "Gather", "Attention"], "operator types to quantize (those with "
+                                 "constant weights or tables, and fused Attention)")
+    # 4 bits: blocks of 32 with one scale each (ONNX Runtime's GatherBlockQuantized).
+    embedding_bits: int = option(8, "dynamic mode: bits of the quantized embedding tables", choices=(8, 4))
     calibration_method: str = option("minmax", "how static quantization turns calibration activations into "
                                                "ranges", choices=CALIBRATION_METHODS)
     calibration_examples: int = option(128, "training examples static quantization calibrates on", interval="[1, inf)")
-    max_accuracy_drop: float | None = option(None, "largest loss in points of --metric on validation against the source; "
-                                                   "the guard first tries each part alone in float32, fewest "
-                                                   "weights first, then keeps the most sensitive parts in "
-                                                   "float32 until it holds, else nothing is written",
+    max_accuracy_drop: float | None = option(None, "most points of --metric lost on validation; the most sensitive "
+                                                   "parts stay float32 until it holds, else it fails",
                                                    interval="[0, inf)")
     sensitivity: str = option("layer", "what the guard keeps in float32: whole encoder layers (fewer trials) or "
                                        "single nodes (fewer kept)", choices=("layer", "node"))
@@ -285,8 +277,8 @@ class _CalibrationBatches:
     """
 
     def __init__(self, features: Features, pad_id: int, batch_size: int, input_names: set[str]):
-        self._batches = [{k: v.numpy() for k, v in batch.items() if k in input_names}
-                         for batch in loader(features, pad_id, batch_size)]
+        self._batches = [{k: v for k, v in batch.items() if k in input_names}
+                         for batch in batches(features, pad_id, batch_size)]
         self._todo = iter(self._batches)
 
     def __len__(self) -> int:

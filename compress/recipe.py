@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import json
 import os
 import time
@@ -24,37 +23,12 @@ import yaml
 
 from compress import __version__
 from compress.artifacts import atomic_output_dir, hash_path
-from compress.config import from_mapping, to_dict
+from compress.config import accepted, from_mapping, to_dict
 from compress.data import DataConfig, data_location
 from compress.errors import CompressError
 from compress.models import resolve_model
+from compress.stages import MODEL_KINDS, STAGES
 
-
-@dataclass(frozen=True)
-class StageType:
-    """How the runner drives one kind of stage: its settings class, entry point and model kinds."""
-
-    module: str
-    config: str
-    function: str
-    input_field: str            # settings field that receives the input model's path
-    accepts: tuple[str, ...]    # kinds of model it takes: "hf" checkpoints or "onnx" graphs
-    produces: str               # "hf", "onnx" or "record"
-
-    def load(self) -> tuple[type, Callable]:
-        module = importlib.import_module(self.module)
-        return getattr(module, self.config), getattr(module, self.function)
-
-
-STAGES: dict[str, StageType] = {
-    "finetune": StageType("compress.finetune", "FinetuneConfig", "finetune", "model", ("hf",), "hf"),
-    "distill": StageType("compress.distill", "DistillConfig", "distill", "teacher", ("hf",), "hf"),
-    "prune": StageType("compress.prune", "PruneConfig", "prune", "model", ("hf",), "hf"),
-    "export": StageType("compress.export", "ExportConfig", "export", "model", ("hf",), "onnx"),
-    "quantize": StageType("compress.quantize", "QuantizeConfig", "quantize", "model", ("onnx",), "onnx"),
-    "bench": StageType("eval.bench", "BenchConfig", "bench", "", ("hf", "onnx"), "record"),
-}
-KIND_NAMES = {"hf": "a Hugging Face checkpoint", "onnx": "an ONNX model"}
 RECIPE_KEYS = ("name", "workdir", "model", "data", "stages", "report")
 STAGE_KEYS = ("stage", "name", "input", "variants")
 BENCH_RECORD = "bench.json"
@@ -128,7 +102,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     from_mapping(DataConfig, data_defaults, f"{file}: data", getattr(data_defaults, "lines", None))
     recipe = Recipe(str(raw.get("name", file.stem)), file, Path(raw.get("workdir", f"artifacts/{file.stem}")),
                     model, Path(raw["report"]) if raw.get("report") else None)
-    made: dict[str, str] = {"model": "hf"}
+    made: dict[str, str] = {"model": "hf"}  # what each stage so far makes, by name
     for index, entry in enumerate(stages, 1):
         recipe.stages.append(_plan_stage(file, index, entry, made, data_defaults))
     return recipe
@@ -149,7 +123,7 @@ def _plan_stage(file: Path, index: int, entry: Any, made: dict[str, str], data_d
                             "already; give this one a distinct 'name'")
     config_cls, _ = spec.load()
     settings_keys = {k: v for k, v in entry.items() if k not in STAGE_KEYS}
-    fields = {f.name for f in dataclasses.fields(config_cls)}
+    fields = {f.name for f in accepted(config_cls)}
     defaults = {k: v for k, v in data_defaults.items() if k in fields and k not in settings_keys}
     if spec.input_field and spec.input_field in settings_keys:
         raise CompressError(f"{where}, line {lines.get(spec.input_field)}: set the input with 'input: STAGE', "
@@ -160,14 +134,14 @@ def _plan_stage(file: Path, index: int, entry: Any, made: dict[str, str], data_d
         for variant in inputs:
             if made.get(variant) not in spec.accepts:
                 raise CompressError(f"{where}, line {lines.get('variants')}: variant {variant!r} is not a model made "
-                                    f"by an earlier stage ({', '.join(n for n, k in made.items() if k != 'record')})")
+                                    f"by an earlier stage ({', '.join(n for n, k in made.items() if k in MODEL_KINDS)})")
     else:
         wanted = entry.get("input")
         if wanted is None:
             wanted = next((n for n in reversed(made) if made[n] in spec.accepts), None)
         if wanted is None or made.get(wanted) not in spec.accepts:
             raise CompressError(f"{where}, line {lines.get('input', lines.get('stage'))}: {kind} needs "
-                                f"{' or '.join(KIND_NAMES[k] for k in spec.accepts)} as input, and no earlier stage "
+                                f"{' or '.join(MODEL_KINDS[k] for k in spec.accepts)} as input, and no earlier stage "
                                 f"{'named ' + repr(wanted) + ' ' if wanted else ''}makes one")
         inputs = [wanted]
     made[name] = spec.produces
@@ -193,21 +167,48 @@ def stage_key(stage: PlannedStage, input_keys: list[str]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def place(stage: PlannedStage, input_keys: list[str], input_paths: list[str], workdir: Path) -> PlannedStage:
+    """Fill in the stage's cache key, its output directory under `workdir` and the paths of its inputs."""
+    stage.key = stage_key(stage, input_keys)
+    stage.output = workdir / f"{stage.name}-{stage.key[:12]}"
+    spec = STAGES[stage.type]
+    if spec.input_field:
+        stage.settings = dataclasses.replace(stage.settings, **{spec.input_field: input_paths[0]})
+    else:
+        stage.variants = list(zip(stage.inputs, input_paths))
+    return stage
+
+
 def plan(recipe: Recipe) -> list[PlannedStage]:
-    """Fill in each stage's cache key and output directory."""
+    """Place every stage: its cache key, output directory and inputs."""
     keys = {"model": hash_path(resolve_model(recipe.model))}
     paths = {"model": resolve_model(recipe.model)}
     for stage in recipe.stages:
-        stage.key = stage_key(stage, [keys[i] for i in stage.inputs])
-        stage.output = recipe.workdir / f"{stage.name}-{stage.key[:12]}"
-        keys[stage.name] = stage.key
-        paths[stage.name] = str(stage.output)
-        spec = STAGES[stage.type]
-        if spec.input_field:
-            stage.settings = dataclasses.replace(stage.settings, **{spec.input_field: paths[stage.inputs[0]]})
-        else:
-            stage.variants = [(i, paths[i]) for i in stage.inputs]
+        place(stage, [keys[i] for i in stage.inputs], [paths[i] for i in stage.inputs], recipe.workdir)
+        keys[stage.name], paths[stage.name] = stage.key, str(stage.output)
     return recipe.stages
+
+
+def run_cached(stage: PlannedStage, label: str, dry_run: bool, log: Callable[[str], None],
+               hold: Callable[[], str | None] = lambda: None) -> str:
+    """Run `stage` unless its output exists; return "cached", "planned" (a dry run), "held" or "ran".
+
+    `hold` gives a reason not to start the stage now (the search's time budget), or None."""
+    if stage.output.exists():
+        log(f"{label}: cached at {stage.output}")
+        return "cached"
+    if dry_run:
+        log(f"{label}: would run -> {stage.output}")
+        return "planned"
+    reason = hold()
+    if reason:
+        log(f"{label}: skipped, {reason}")
+        return "held"
+    log(f"{label}: running -> {stage.output}")
+    started = time.time()
+    run_stage(stage)
+    log(f"{label}: done in {time.time() - started:.0f} s")
+    return "ran"
 
 
 def run_recipe(path: str | os.PathLike, dry_run: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -216,19 +217,9 @@ def run_recipe(path: str | os.PathLike, dry_run: bool = False, log: Callable[[st
     stages = plan(recipe)
     outputs, ran = {}, []
     for stage in stages:
-        label = f"[{stage.index}/{len(stages)}] {stage.name} ({stage.type})"
         outputs[stage.name] = str(stage.output)
-        if stage.output.exists():
-            log(f"{label}: cached at {stage.output}")
-            continue
-        if dry_run:
-            log(f"{label}: would run -> {stage.output}")
-            continue
-        log(f"{label}: running -> {stage.output}")
-        started = time.time()
-        run_stage(stage)
-        ran.append(stage.name)
-        log(f"{label}: done in {time.time() - started:.0f} s")
+        if run_cached(stage, f"[{stage.index}/{len(stages)}] {stage.name} ({stage.type})", dry_run, log) == "ran":
+            ran.append(stage.name)
     result = {"recipe": recipe.name, "outputs": outputs, "ran": ran}
     record_file = next((Path(outputs[s.name]) / BENCH_RECORD for s in reversed(stages) if s.type == "bench"), None)
     if record_file and recipe.report and not dry_run:

@@ -20,14 +20,14 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
 
 from compress.artifacts import atomic_output_dir, write_manifest
+from compress.batching import Features
 from compress.config import Settings, option, to_dict
-from compress.data import DataConfig, data_location, LabelledText, LabelSpace
-from compress.metrics import Metric, classification_metrics
+from compress.data import DataConfig, data_location
+from compress.inference import evaluate, is_main_process, loader, model_inputs
+from compress.metrics import Metric
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
 
 
@@ -48,17 +48,6 @@ class TrainConfig(Settings):
     eval_batch_size: int = option(128, "examples per batch when evaluating", interval="[1, inf)")
     group_by_length: bool = option(True, "batch examples of similar length so dynamic padding pads little")
     seed: int = option(42, "seed for initialisation, shuffling and dropout", interval="[0, 4294967295]")
-
-
-@dataclass
-class Features:
-    """Tokenised examples without padding, with their label ids and row positions."""
-
-    encodings: list[dict[str, list[int]]]
-    labels: list[int]
-
-    def __len__(self) -> int:
-        return len(self.labels)
 
 
 @dataclass
@@ -83,97 +72,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def featurize(tokenizer, data: LabelledText, labels: LabelSpace, max_length: int) -> Features:
-    enc = tokenizer(data.texts, data.pairs, truncation=True, max_length=max_length)
-    keys = [k for k in MODEL_INPUTS if k in enc]
-    rows = [{k: enc[k][i] for k in keys} for i in range(len(data))]
-    return Features(rows, labels.encode(data))
-
-
-class Collator:
-    """Pads a batch to its own longest row and carries label ids and row positions along."""
-
-    def __init__(self, features: Features, pad_id: int):
-        self.features = features
-        self.pad_id = pad_id
-
-    def __call__(self, positions: list[int]) -> dict[str, torch.Tensor]:
-        rows = [self.features.encodings[i] for i in positions]
-        width = max(len(r["input_ids"]) for r in rows)
-        batch = {}
-        for key in rows[0]:
-            fill = self.pad_id if key == "input_ids" else 0
-            batch[key] = torch.tensor([r[key] + [fill] * (width - len(r[key])) for r in rows], dtype=torch.long)
-        batch["labels"] = torch.tensor([self.features.labels[i] for i in positions], dtype=torch.long)
-        batch["idx"] = torch.tensor(positions, dtype=torch.long)
-        return batch
-
-
-class LengthGroupedBatches(Sampler[list[int]]):
-    """Shuffled batches of similar-length rows; each pass reshuffles deterministically from the seed."""
-
-    def __init__(self, lengths: list[int], batch_size: int, seed: int, shuffle: bool = True, group: bool = True):
-        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
-        self.shuffle, self.group = shuffle, group
-        self.passes = 0
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
-
-    def __iter__(self):
-        rng = random.Random(self.seed + self.passes)
-        self.passes += 1
-        order = list(range(len(self.lengths)))
-        if self.shuffle:
-            rng.shuffle(order)
-        if self.group:
-            chunk = self.batch_size * 64
-            order = [i for s in range(0, len(order), chunk)
-                     for i in sorted(order[s:s + chunk], key=lambda i: -self.lengths[i])]
-        batches = [order[s:s + self.batch_size] for s in range(0, len(order), self.batch_size)]
-        if self.shuffle:
-            rng.shuffle(batches)
-        yield from batches
-
-
-def loader(features: Features, pad_id: int, batch_size: int, seed: int = 0, shuffle: bool = False,
-           group: bool = True) -> DataLoader:
-    lengths = [len(r["input_ids"]) for r in features.encodings]
-    return DataLoader(range(len(features)), batch_sampler=LengthGroupedBatches(lengths, batch_size, seed, shuffle, group),
-                      collate_fn=Collator(features, pad_id))
-
-
-def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
-
-
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, features: Features, pad_id: int, batch_size: int = 128,
-                   device: torch.device | str = "cpu", progress: str | None = None) -> np.ndarray:
-    """Logits in the original row order (batches are length-sorted for speed, then put back).
-
-    `progress` names a progress bar, for passes long enough that silence would look like a hang.
-    """
-    from tqdm.auto import tqdm
-
-    was_training = model.training
-    model.eval()
-    out = np.zeros((len(features), model.config.num_labels), dtype=np.float32)
-    batches = loader(features, pad_id, batch_size, shuffle=False)
-    for batch in tqdm(batches, desc=progress, unit="batch", disable=progress is None or not is_main_process(),
-                      dynamic_ncols=True):
-        logits = model(**{k: v.to(device) for k, v in model_inputs(batch).items()}).logits
-        out[batch["idx"].numpy()] = logits.float().cpu().numpy()
-    model.train(was_training)
-    return out
-
-
-def evaluate(model: torch.nn.Module, features: Features, pad_id: int, batch_size: int = 128,
-             device: torch.device | str = "cpu", metric: Metric = Metric()) -> dict[str, float]:
-    logits = predict_logits(model, features, pad_id, batch_size, device)
-    return classification_metrics(features.labels, logits.argmax(-1), model.config.num_labels, metric)
-
-
 def cross_entropy_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]):
     loss = torch.nn.functional.cross_entropy(model(**model_inputs(batch)).logits, batch["labels"])
     return loss, {"ce": loss.item()}
@@ -181,9 +79,9 @@ def cross_entropy_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]):
 
 def train(model: torch.nn.Module, train_features: Features, eval_features: Features | None, pad_id: int,
           config: TrainConfig, loss_fn: LossFn = cross_entropy_loss, description: str = "train",
-          metric: Metric = Metric()) -> TrainResult:
-    """Train `model` in place; on return it holds the weights that scored best in `metric` on `eval_features`
-    (the validation role: the test role is never seen here)."""
+          metric: Metric = Metric(), epochs: float | None = None) -> TrainResult:
+    """Train `model` in place for `epochs` passes (default: config.epochs); on return it holds the weights that
+    scored best in `metric` on `eval_features` (the validation role: the test role is never seen here)."""
     from accelerate import Accelerator
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -192,7 +90,7 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
     seed_everything(config.seed)
     data = loader(train_features, pad_id, config.batch_size, config.seed, shuffle=True, group=config.group_by_length)
     steps_per_epoch = math.ceil(len(data) / accelerator.num_processes)
-    total = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
+    total = config.max_steps or max(1, math.ceil((config.epochs if epochs is None else epochs) * steps_per_epoch))
     no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm.weight")
     groups = [
         {"params": [p for n, p in model.named_parameters() if p.requires_grad and not any(k in n for k in no_decay)],
@@ -255,12 +153,6 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
     if best_state is not None:
         final.load_state_dict(best_state)
     return result
-
-
-def is_main_process() -> bool:
-    from accelerate import PartialState
-
-    return PartialState().is_main_process
 
 
 def save_trained(output_dir: str | Path, overwrite: bool, stage: str, model: torch.nn.Module, tokenizer,

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from compress.batching import Features, featurize
 from compress.data import LabelledText
 from compress.metrics import Metric, classification_metrics
-from compress.training import Features, featurize
 
 
 def features_for(runner, data: LabelledText, max_length: int = 128) -> Features:

@@ -10,11 +10,11 @@ from typing import Any
 from compress.artifacts import hash_path, read_manifest
 from compress.config import option, to_dict
 from compress.data import DataConfig, load_split
-from compress.metrics import Metric
-from compress.roles import load_roles, resolve_data
 from compress.errors import CompressError
-from compress.onnx_model import onnx_file, is_onnx_model
+from compress.metrics import Metric
+from compress.onnx_model import is_onnx_model, onnx_file
 from compress.paths import portable_path
+from compress.roles import load_roles, resolve_data
 from eval import accuracy, calibration, fidelity, latency, machine, memory, paired, record, robustness
 from eval.runners import VariantSpec, model_dir, open_runner
 
@@ -43,6 +43,8 @@ def isolation(spinning: bool, settle_ms: float, turn_ms: float, phased: bool) ->
 class BenchConfig(DataConfig):
     """Settings of `compress bench`."""
 
+    unused = ("max_train_examples",)
+
     threads: int | None = option(None, "intra-op threads for every backend (default: the physical cores)",
                                  interval="[1, inf)")
     device: str = option("cpu", "where to run", choices=("cpu", "cuda"))
@@ -54,37 +56,30 @@ class BenchConfig(DataConfig):
                                 interval="[1, inf)")
     bucket: bool = option(False, "also time real lengths with length-sorted batches (sequence bucketing)")
     warmup: int = option(3, "untimed passes per variant and workload", interval="[0, inf)")
-    min_runs: int = option(30, "timed passes per variant and fixed-shape workload at least (with 10, repeated "
-                               "runs here gave medians up to 12% apart)", interval="[1, inf)")
-    real_min_runs: int = option(15, "timed passes over the real-length rows at least (with 5, repeated runs "
-                                    "here gave throughput ratios 13% apart)", interval="[1, inf)")
-    min_time: float = option(3.0, "timed seconds per variant and workload at least, so a fast workload's median "
-                                  "spans more than a moment of the machine's state (batch-1 speed-up ratios "
-                                  "of 30-pass runs here moved 16-21% between repeated runs)", interval="[0, inf)")
-    time_budget: float = option(10.0, "seconds per variant and workload, once the minimum runs and time are done, "
-                                      "for the median to be known within 1% (its ~95% confidence interval); "
-                                      "the run stops earlier when every median is", interval="[0, inf)")
-    ort_spinning: bool = option(False, "let ONNX Runtime's intra-op threads spin between operators (its own default, "
-                                       "what a latency-bound server runs; the 50%-pruned 3-layer int8 SST-2 "
-                                       "student ran batch 1 x 128 in 2.8 ms against 3.1 ms without, alone in a "
-                                       "process), with an untimed --settle-ms pause after each variant's turn; "
-                                       "PyTorch variants are then timed in blocks alternating with the ONNX ones, "
-                                       "every ONNX session closed, because PyTorch timed next to live spinning "
-                                       "ORT threads ran up to 2.6x slower here, and still 1.9x with 20 ms pauses")
-    settle_ms: float = option(100.0, "with --ort-spinning: the pause after each variant's turn, in milliseconds; "
-                                     "after 20 ms the previous variant's threads still spun, and the next one's "
-                                     "2nd-4th passes took 6 ms instead of 2.2 here (100 ms: 2.2-2.5)",
-                                     interval="[0, inf)")
-    turn_ms: float = option(500.0, "with --ort-spinning: each variant's turn lasts at least this long, so its cold "
-                                   "first pass after the pause is one of many", interval="[0, inf)")
+    # The minimums: fewer runs and shorter spans gave medians and ratios 12-21% apart between repeated runs
+    # (reports/sst2-teacher).
+    min_runs: int = option(30, "timed passes per variant and fixed-shape workload, at least", interval="[1, inf)")
+    real_min_runs: int = option(15, "timed passes over the real-length rows, at least", interval="[1, inf)")
+    min_time: float = option(3.0, "timed seconds per variant and workload, at least", interval="[0, inf)")
+    workload_seconds: float = option(10.0, "most seconds per variant and workload spent narrowing the median's "
+                                           "interval to 1% once the minimums are done", interval="[0, inf)")
+    # Spinning is ONNX Runtime's own default and what a latency-bound server runs. PyTorch timed next to live
+    # spinning threads ran up to 2.6x slower, so PyTorch variants are then timed in separate blocks, and after
+    # 20 ms the previous variant's threads still spun, hence the pause (reports/sst2-search).
+    ort_spinning: bool = option(False, "let ONNX Runtime's intra-op threads spin between operators, with PyTorch "
+                                       "variants timed in separate blocks")
+    settle_ms: float = option(100.0, "with --ort-spinning: untimed pause after each variant's turn, in milliseconds",
+                              interval="[0, inf)")
+    # Long enough that a variant's cold first pass after the pause is one of many.
+    turn_ms: float = option(500.0, "with --ort-spinning: shortest turn of each variant, in milliseconds",
+                            interval="[0, inf)")
     max_length: int = option(128, "tokens per example when scoring accuracy and building real-length batches",
                              interval="[5, inf)")
     accuracy: bool = option(True, "score each variant on the data roles of --roles")
     roles: list[str] = option(["validation", "test"], "data roles scored: validation (what choices are made on) "
                                                       "and/or test (what is reported)")
-    budget: float | None = option(None, "drop budget in points of --metric: each variant's verdict says whether "
-                                        "its drop is inside it with 95% confidence or only at the point estimate",
-                                        interval="[0, inf)")
+    budget: float | None = option(None, "drop budget in points of --metric; each variant's verdict says if its drop "
+                                        "is inside it with confidence", interval="[0, inf)")
     bootstrap: int = option(2000, "resamples of the paired bootstrap interval of each variant's drop (seed 0)",
                             interval="[1, inf)")
     memory: bool = option(True, "measure peak memory of each variant in a fresh subprocess")
@@ -138,9 +133,9 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
 
     settle = config.settle_ms / 1000 if config.ort_spinning else 0.0
     turn = config.turn_ms / 1000 if config.ort_spinning else 0.0
-    settings = latency.LatencySettings(config.warmup, config.min_runs, 1000, config.time_budget, config.min_time,
+    settings = latency.LatencySettings(config.warmup, config.min_runs, 1000, config.workload_seconds, config.min_time,
                                        settle_s=settle, min_turn_s=turn)
-    real_settings = latency.LatencySettings(config.warmup and 1, config.real_min_runs, 1000, config.time_budget,
+    real_settings = latency.LatencySettings(config.warmup and 1, config.real_min_runs, 1000, config.workload_seconds,
                                             config.min_time, settle_s=settle, min_turn_s=turn)
     grid = [(b, l) for l in config.lengths for b in config.batch_sizes]
     for b, l in grid:
@@ -277,7 +272,8 @@ def _relate_to_baseline(variants: list[dict[str, Any]], config: BenchConfig) -> 
                                                              scores["paired"]["interval_points"], config.budget)
 
 
-def summary_table(result: dict[str, Any], workloads: tuple[str, ...] = ("b1xl128", "b32xl128", "real-b32")) -> str:
+def summary_table(result: dict[str, Any], workloads: tuple[str, ...] = (latency.HEADLINE, latency.fixed_name(32, 128),
+                                                                      latency.HEADLINE_REAL)) -> str:
     """A short Markdown table of the figures people look at first."""
     shown = [w for w in workloads if any(e["workload"] == w for e in result["variants"][0]["latency"])]
     head = ["variant", "backend", "precision", "accuracy", "Δ pts", "agree", "MB", "size x"]

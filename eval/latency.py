@@ -64,6 +64,21 @@ def percentile_summary(values_s: Sequence[float]) -> dict[str, float]:
             "min_ms": float(ms.min())}
 
 
+def fixed_name(batch_size: int, length: int) -> str:
+    """The key of a fixed-shape workload in records and reports."""
+    return f"b{batch_size}xl{length}"
+
+
+def real_name(batch_size: int, bucket: bool = False) -> str:
+    """The key of a real-length workload in records and reports."""
+    return f"real-b{batch_size}{'-bucketed' if bucket else ''}"
+
+
+# The two figures a headline quotes: latency at batch 1 x 128 tokens, throughput at batch 32 on real lengths.
+HEADLINE = fixed_name(1, 128)
+HEADLINE_REAL = real_name(32)
+
+
 def fixed_shape(encodings: list[dict[str, list[int]]], batch_size: int, length: int, pad_id: int) -> Workload:
     """Real token rows cut or padded to exactly `length`; the mask marks real tokens."""
     rows = [encodings[i % len(encodings)] for i in range(batch_size)]
@@ -72,7 +87,7 @@ def fixed_shape(encodings: list[dict[str, list[int]]], batch_size: int, length: 
         fill = pad_id if key == "input_ids" else 0
         batch[key] = np.array([(r[key] + [fill] * length)[:length] for r in rows], dtype=np.int64)
     # Rows shorter than `length` get their mask padded with 0s above; truncated rows keep a full mask.
-    return Workload(f"b{batch_size}xl{length}", [batch], batch_size, length)
+    return Workload(fixed_name(batch_size, length), [batch], batch_size, length)
 
 
 def real_lengths(encodings: list[dict[str, list[int]]], batch_size: int, pad_id: int,
@@ -86,7 +101,7 @@ def real_lengths(encodings: list[dict[str, list[int]]], batch_size: int, pad_id:
         width = max(len(r["input_ids"]) for r in rows)
         batches.append({k: np.array([r[k] + [pad_id if k == "input_ids" else 0] * (width - len(r[k])) for r in rows],
                                     dtype=np.int64) for k in rows[0]})
-    return Workload(f"real-b{batch_size}{'-bucketed' if bucket else ''}", batches, batch_size, None)
+    return Workload(real_name(batch_size, bucket), batches, batch_size, None)
 
 
 def median_interval(values: Sequence[float], z: float = 1.96) -> tuple[float, float]:

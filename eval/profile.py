@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from compress.onnx_model import feed, onnx_file, session
+from eval.latency import fixed_name
 
 
 def profile_ops(path: str | Path, batch: dict[str, np.ndarray], threads: int | None, runs: int = 30,
@@ -48,7 +49,7 @@ def profile_on_text(path: str | Path, texts: list[str], threads: int | None, bat
 
     batch = load_tokenizer(str(model_dir(Path(path))))(texts[:batch_size], padding="max_length", truncation=True,
                                            max_length=length, return_tensors="np")
-    return {"shape": f"b{batch_size}xl{length}", "spinning": spinning,
+    return {"shape": fixed_name(batch_size, length), "spinning": spinning,
             **profile_ops(path, dict(batch), threads, runs, spinning=spinning)}
 
 

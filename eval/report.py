@@ -11,9 +11,10 @@ from typing import Any, Sequence
 from compress.artifacts import atomic_output_dir
 from compress.paths import portable_path
 from eval import record
+from eval.latency import HEADLINE, HEADLINE_REAL
 from eval.pareto import pareto_front
 
-HEADLINE_WORKLOADS = ("b1xl128", "real-b32")
+HEADLINE_WORKLOADS = (HEADLINE, HEADLINE_REAL)
 FLIP_DIRECTIONS_SHOWN = 3
 
 
@@ -46,11 +47,11 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
 def main_table(variants: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     workload = _headline_workload(variants)
     head = ["variant", "made by", "backend", "precision", "accuracy %", "Δ pts", "agreement %", "size MB", "size x",
-            "peak RSS MB", f"{workload} p50 ms", "p90 ms", "p99 ms", "speed-up x", "real-b32 seq/s", "throughput x"]
+            "peak RSS MB", f"{workload} p50 ms", "p90 ms", "p99 ms", "speed-up x", f"{HEADLINE_REAL} seq/s", "throughput x"]
     rows = []
     for v in variants:
         acc = v.get("accuracy", {})
-        lat, real = _latency(v, workload), _latency(v, "real-b32")
+        lat, real = _latency(v, workload), _latency(v, HEADLINE_REAL)
         rows.append([v["name"], " ← ".join(step["stage"] for step in v.get("lineage", [])) or "-", v["backend"],
                      v["precision"], _fmt(_accuracy(v)), _fmt(acc.get("accuracy_delta_points"), "+.2f"),
                      _fmt(acc.get("agreement", None) and acc["agreement"] * 100, ".1f"),

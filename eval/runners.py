@@ -124,7 +124,7 @@ class TorchRunner(Runner):
             self._torch.cuda.synchronize()
 
     def logits(self, features, batch_size: int = 64) -> np.ndarray:
-        from compress.training import predict_logits
+        from compress.inference import predict_logits
 
         with self._torch.inference_mode():
             return predict_logits(self.model, features, self.pad_id, batch_size, self.device)

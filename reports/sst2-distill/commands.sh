@@ -23,7 +23,7 @@ for s in student3-kd student2-kd student1-kd; do
 done
 compress bench artifacts/teacher artifacts/student3-kd artifacts/student3-ft artifacts/student2-kd artifacts/student1-kd \
   artifacts/teacher-int8 artifacts/student3-kd-int8 artifacts/student2-kd-int8 artifacts/student1-kd-int8 --threads 2 \
-  --batch-sizes 1 --lengths 128 --real-batch-sizes 32 --min-runs 20 --time-budget 4 --perturbations none --no-memory \
+  --batch-sizes 1 --lengths 128 --real-batch-sizes 32 --min-runs 20 --workload-seconds 4 --perturbations none --no-memory \
   --names teacher kd-3L ft-3L kd-2L kd-1L teacher-int8 kd-3L-int8 kd-2L-int8 kd-1L-int8 \
   -o reports/sst2-distill/bench.json
 compress report reports/sst2-distill/bench.json -o reports/sst2-distill/report --title "SST-2 distilled students"

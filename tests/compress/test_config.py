@@ -183,11 +183,12 @@ def settings_classes():
     from compress.prune import PruneConfig
     from compress.quantize import QuantizeConfig
     from compress.search import SearchConfig
+    from compress.sensitivity import AnalyzeConfig
     from eval.bench import BenchConfig
     from eval.check import Tolerances
 
-    return [FinetuneConfig, DistillConfig, PruneConfig, ExportConfig, QuantizeConfig, BenchConfig, Tolerances,
-            SearchConfig]
+    return [FinetuneConfig, DistillConfig, PruneConfig, AnalyzeConfig, ExportConfig, QuantizeConfig, BenchConfig,
+            Tolerances, SearchConfig]
 
 
 def test_every_numeric_option_of_every_stage_declares_its_range():
@@ -207,3 +208,51 @@ def test_every_numeric_option_of_every_stage_declares_its_range():
 def test_every_default_lies_inside_its_own_range():
     for cls in settings_classes():
         cls()  # building checks every field
+
+
+@dataclass
+class Base(Settings):
+    rate: float = option(0.5, "a rate", interval="[0, 1]")
+    epochs: float = option(3.0, "passes", interval="(0, inf)")
+
+
+@dataclass
+class NoEpochs(Base):
+    unused = ("epochs",)
+
+
+def test_a_field_a_stage_does_not_use_is_not_offered_and_is_refused_everywhere():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, NoEpochs)
+    assert "--epochs" not in parser.format_help() and "--rate" in parser.format_help()
+    assert from_args(NoEpochs, parser.parse_args(["--rate", "0.2"])) == NoEpochs(rate=0.2)
+    with pytest.raises(CompressError, match="unknown key 'epochs'"):
+        from_mapping(NoEpochs, {"epochs": 2})
+    with pytest.raises(CompressError, match="^--epochs is not used by NoEpochs; leave it out$"):
+        NoEpochs(epochs=2.0)
+
+
+def test_every_stage_refuses_the_shared_fields_it_ignores():
+    from compress.prune import PruneConfig
+    from compress.quantize import QuantizeConfig
+    from eval.bench import BenchConfig
+
+    for cls, key in ((PruneConfig, "epochs"), (QuantizeConfig, "max_train_examples"),
+                     (BenchConfig, "max_train_examples")):
+        with pytest.raises(CompressError, match=f"unknown key '{key}'"):
+            from_mapping(cls, {key: 5})
+
+
+def test_distillation_weights_are_declared_once_for_distil_and_prune():
+    from compress.distill import DistillConfig
+    from compress.losses import LossWeights
+    from compress.prune import PruneConfig
+
+    shared = {f.name: f for f in dataclasses.fields(LossWeights)}
+    for cls in (DistillConfig, PruneConfig):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        assert all(fields[name].metadata is shared[name].metadata for name in shared)
+    with pytest.raises(CompressError, match="--ce-weight, --kd-weight, --hidden-weight, --attention-weight"):
+        DistillConfig(ce_weight=0, kd_weight=0).weights()
+    with pytest.raises(CompressError, match="give at least one of --ce-weight, --kd-weight, --hidden-weight$"):
+        PruneConfig(ce_weight=0, kd_weight=0).weights()

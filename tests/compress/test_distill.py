@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import torch
 
+from compress.batching import featurize
 from compress.cli import main
 from compress.data import LabelledText, LabelSpace, load_split
-from compress.distill import DistillConfig, DistillLoss, build_student, choose_layer_ids, default_layer_ids, distill
+from compress.distill import DistillConfig, build_student, choose_layer_ids, default_layer_ids, distill
 from compress.errors import CompressError
-from compress.losses import attention_kl, hidden_state_mse, soft_target_kl
+from compress.inference import loader, model_inputs, predict_logits
+from compress.losses import DistillLoss, attention_kl, hidden_state_mse, soft_target_kl
 from compress.models import load_classifier, load_tokenizer
-from compress.training import featurize, loader, model_inputs, predict_logits
 from tests.conftest import cut_bert
 
 WEIGHTS = {"ce": 0.3, "kd": 0.7, "hidden": 0.2, "attention": 0.5}

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from compress.artifacts import hash_path
+from compress.batching import featurize
 from compress.data import DataConfig
 from compress.finetune import FinetuneConfig, finetune
+from compress.inference import evaluate, predict_logits
 from compress.roles import load_roles
-from compress.training import evaluate, featurize, predict_logits
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -1,6 +1,6 @@
 """Stage `prune`: requested counts per layer and globally, exact reloads through plain transformers and
 load_classifier, importance that finds a useless head, layer dropping, recovery with distillation, ONNX
-export with fused attention and quantization of a pruned model, the sensitivity table, and bad input."""
+export with fused attention and quantization of a pruned model, and bad input."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from compress.anatomy import keep_layers
+from compress.batching import featurize
 from compress.cli import main
 from compress.data import LabelSpace, load_split
-from compress.distill import DistillLoss, keep_layers
 from compress.errors import CompressError
 from compress.export import ExportConfig, export
 from compress.importance import importance
+from compress.inference import loader, model_inputs
+from compress.losses import DistillLoss
 from compress.models import load_classifier, load_tokenizer
-from compress.prune import PruneConfig, Schedule, _head_masked, prune, prune_heads, prune_neurons, structure
+from compress.prune import PruneConfig, Schedule, prune, prune_heads, prune_neurons, structure
 from compress.quantize import QuantizeConfig, quantize
-from compress.training import featurize, loader, model_inputs
 from tests.conftest import cut_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -172,16 +174,6 @@ def test_dropping_layers_renumbers_pruned_heads_and_reloads_exactly(base, batche
     assert (logits(load_classifier(tmp_path / "dropped"), sentences) - logits(model, sentences)).abs().max() == 0
 
 
-def test_masking_hook_matches_bert_head_mask(base, sentences):
-    model = load_classifier(base, attn_implementation="eager").eval()
-    mask = torch.ones(2, 12)
-    mask[1, 4] = 0
-    with _head_masked(model.bert.encoder.layer[1], 4):
-        hooked = logits(model, sentences)
-    torch.testing.assert_close(hooked, model(**sentences, head_mask=mask).logits.detach(), atol=1e-5, rtol=0)
-    assert (hooked - logits(model, sentences)).abs().max() > 0
-
-
 @pytest.fixture(scope="module")
 def recovered(base, tmp_path_factory):
     out = tmp_path_factory.mktemp("recovered") / "model"
@@ -278,21 +270,6 @@ def test_pruned_model_exports_with_fused_attention_and_quantizes(trained_tiny_be
                      .argmax(-1)[0] for t in texts])
     assert len(set(expected)) == 2, "the pruned model must tell the classes apart for agreement to mean much"
     assert np.mean(int8 == expected) >= 0.9, "the int8 graph predicts what the pruned PyTorch model predicts"
-
-
-def test_analyze_writes_the_sensitivity_table_and_no_model(base, tmp_path, capsys):
-    out = tmp_path / "analysis"
-    assert main(["prune", "--model", str(base), "--analyze", "--max-eval-examples", "64", "--max-length", "32",
-                 "-o", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "sensitivity.json", "sensitivity.md"]
-    table = json.loads((out / "sensitivity.json").read_text())
-    assert [(r["layer"], r["head"]) for r in table["heads"]] == [(i, h) for i in range(2) for h in range(12)]
-    assert [r["layer"] for r in table["layers"]] == [0, 1] and table["eval"]["accuracy"] > 0
-    for row in table["heads"] + table["layers"]:
-        assert row["accuracy_drop_points"] == pytest.approx(100 * (table["eval"]["accuracy"] - row["accuracy"]))
-    markdown = (out / "sensitivity.md").read_text()
-    assert markdown.count("\n| ") == 3 and "whole layer" in markdown and markdown.strip() in capsys.readouterr().out
-    assert json.loads((out / "manifest.json").read_text())["stage"] == "prune-analysis"
 
 
 def _cli(*args) -> int:

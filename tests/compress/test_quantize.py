@@ -10,6 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from compress.batching import featurize
 from compress.cli import main
 from compress.data import LabelSpace, load_split
 from compress.errors import CompressError
@@ -18,7 +19,6 @@ from compress.finetune import FinetuneConfig, finetune
 from compress.models import load_tokenizer
 from compress.onnx_model import onnx_logits, session
 from compress.quantize import QuantizeConfig, quantize
-from compress.training import featurize
 from tests.conftest import cut_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -6,9 +6,11 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from compress.cli import main
+from compress import candidates
 from compress import search as search_module
-from compress.search import Candidate, SearchConfig, _best, _pareto, _State, search, student_budget
+from compress.candidates import Candidate, SearchState, best, pareto
+from compress.cli import main
+from compress.search import SearchConfig, search, student_budget
 
 # Tiny and fast: no step minimum and no small-data augmentation, which would train the 160 rows for 2,000 steps,
 # and no spinning, whose turns of at least 500 ms per variant and workload took most of a tiny search's time.
@@ -21,8 +23,8 @@ def quick(model, tmp_path, **kwargs) -> SearchConfig:
                         **{**SMALL, **kwargs})
 
 
-def state(base_accuracy: float, drop: float = 1.0) -> _State:
-    s = _State(SearchConfig(model="m", max_accuracy_drop=drop), log=lambda _: None, dry_run=False)
+def state(base_accuracy: float, drop: float = 1.0) -> SearchState:
+    s = SearchState(SearchConfig(model="m", max_accuracy_drop=drop), log=lambda _: None, dry_run=False)
     s.baseline = Candidate("baseline", "m", "hf", [], score=base_accuracy, latency_ms=20.0)
     return s
 
@@ -32,10 +34,10 @@ def test_the_winner_is_the_fastest_candidate_inside_the_budget_not_the_fastest_o
     slow_exact = Candidate("a", "a", "onnx", [], score=90.0, latency_ms=10.0)
     edge = Candidate("b", "b", "onnx", [], score=89.0, latency_ms=5.0)
     too_lossy = Candidate("c", "c", "onnx", [], score=88.9, latency_ms=2.0)
-    assert _best([slow_exact, edge, too_lossy, None], s) is edge
-    assert _best([slow_exact, edge, too_lossy], s, drop=0.3) is slow_exact
-    assert _best([too_lossy], s) is None
-    assert [c.name for c in _pareto([s.baseline, slow_exact, edge, too_lossy])] == ["c", "b", "a"]
+    assert best([slow_exact, edge, too_lossy, None], s) is edge
+    assert best([slow_exact, edge, too_lossy], s, drop=0.3) is slow_exact
+    assert best([too_lossy], s) is None
+    assert [c.name for c in pareto([s.baseline, slow_exact, edge, too_lossy])] == ["c", "b", "a"]
 
 
 def test_among_equally_fast_candidates_the_smallest_file_wins():
@@ -43,9 +45,9 @@ def test_among_equally_fast_candidates_the_smallest_file_wins():
     big = Candidate("big", "big", "onnx", [], score=89.5, latency_ms=4.71, file_mb=27.2)
     small = Candidate("small", "small", "onnx", [], score=89.3, latency_ms=4.80, file_mb=11.0)
     slower_smallest = Candidate("tiny", "tiny", "onnx", [], score=89.6, latency_ms=5.0, file_mb=9.0)
-    assert _best([big, small, slower_smallest], s) is small, "4.80 is within 3% of 4.71; 5.0 is not"
+    assert best([big, small, slower_smallest], s) is small, "4.80 is within 3% of 4.71; 5.0 is not"
     s.config.latency_tie = 0.0
-    assert _best([big, small, slower_smallest], s) is big
+    assert best([big, small, slower_smallest], s) is big
 
 
 def test_with_a_size_ratio_the_winner_is_the_fastest_small_enough_candidate():
@@ -53,12 +55,12 @@ def test_with_a_size_ratio_the_winner_is_the_fastest_small_enough_candidate():
     s.baseline.file_mb = 90.0
     fast_big = Candidate("fast", "fast", "onnx", [], score=89.5, latency_ms=2.0, file_mb=15.0)
     slower_small = Candidate("small", "small", "onnx", [], score=89.5, latency_ms=2.4, file_mb=10.0)
-    assert _best([fast_big, slower_small], s, sized=True) is fast_big, "the default ratio 1 holds every candidate"
+    assert best([fast_big, slower_small], s, sized=True) is fast_big, "the default ratio 1 holds every candidate"
     s.config.min_size_ratio = 8.0
-    assert _best([fast_big, slower_small], s, sized=True) is slower_small, "90 / 8 = 11.25 MB at most"
-    assert _best([fast_big, slower_small], s) is fast_big, "the high-accuracy point is not held to it"
+    assert best([fast_big, slower_small], s, sized=True) is slower_small, "90 / 8 = 11.25 MB at most"
+    assert best([fast_big, slower_small], s) is fast_big, "the high-accuracy point is not held to it"
     s.config.min_size_ratio = 10.0
-    assert _best([fast_big, slower_small], s, sized=True) is None
+    assert best([fast_big, slower_small], s, sized=True) is None
 
 
 def students_with(monkeypatch, tmp_path, scores: dict[str, float], layers: int = 6, **settings):
@@ -67,7 +69,7 @@ def students_with(monkeypatch, tmp_path, scores: dict[str, float], layers: int =
     model.mkdir(parents=True)
     (model / "config.json").write_text(json.dumps({"num_hidden_layers": layers}))
     (model / "model.safetensors").write_bytes(b"")
-    s = _State(SearchConfig(model=str(model), vocabulary=False, **settings), log=lambda _: None, dry_run=False)
+    s = SearchState(SearchConfig(model=str(model), vocabulary=False, **settings), log=lambda _: None, dry_run=False)
     s.baseline = Candidate("baseline", str(model), "hf", [], score=90.0, latency_ms=20.0)
     s.train_rows = 60000
     trained = []
@@ -80,8 +82,8 @@ def students_with(monkeypatch, tmp_path, scores: dict[str, float], layers: int =
         candidate.score, candidate.latency_ms = scores[candidate.name], 1.0
         return candidate
 
-    monkeypatch.setattr(search_module, "_stage", stage)
-    monkeypatch.setattr(search_module, "_screen", screen)
+    monkeypatch.setattr(candidates, "make", stage)
+    monkeypatch.setattr(candidates, "screen", screen)
     monkeypatch.setattr(search_module, "_post_training", lambda state, name, source: [])
     found = search_module._students(s)
     return trained, [c.name for c, _ in found], s
@@ -134,10 +136,10 @@ def test_screening_scores_on_validation_only_and_the_winner_follows_validation(m
 
     monkeypatch.setattr(eval.bench, "bench", fake_bench)
     s = state(90.0)
-    a, b = (search_module._screen(s, Candidate(n, n, "onnx", [])) for n in ("a", "b"))
+    a, b = (candidates.screen(s, Candidate(n, n, "onnx", [])) for n in ("a", "b"))
     assert asked == [["validation"], ["validation"]], "screening never scores the test role"
     assert (a.score, b.score) == (pytest.approx(89.5), pytest.approx(88.0))
-    assert _best([a, b], s) is a, "b is faster and better on test, but 2 points down on validation"
+    assert best([a, b], s) is a, "b is faster and better on test, but 2 points down on validation"
 
 
 def test_with_no_time_left_only_post_training_candidates_are_made(trained_tiny_bert, tmp_path):

@@ -13,7 +13,7 @@ from eval.bench import BenchConfig, bench, summary_table
 from eval.runners import VariantSpec, open_runner
 
 FAST = dict(max_eval_examples=48, batch_sizes=[1, 4], lengths=[16], real_batch_sizes=[8], real_examples=16,
-            warmup=1, min_runs=5, real_min_runs=2, time_budget=0.2, min_time=0.0, threads=1)
+            warmup=1, min_runs=5, real_min_runs=2, workload_seconds=0.2, min_time=0.0, threads=1)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,92 @@
+"""compress.anatomy: a model's layers found and checked, layers kept or removed, a head masked."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from compress.anatomy import (
+    encoder_layers,
+    ffn_widths,
+    head_counts,
+    head_masked,
+    keep_layers,
+    layer_removed,
+    load_fine_tuned,
+    prunable_layers,
+)
+from compress.data import load_split
+from compress.errors import CompressError
+from compress.models import load_classifier, load_tokenizer
+from tests.conftest import cut_bert
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return cut_bert(tmp_path_factory.mktemp("anatomy_base"), layers=2)
+
+
+@pytest.fixture(scope="module")
+def sentences(base, data_dir):
+    texts = load_split("sst2", "dev").texts[:12]
+    return dict(load_tokenizer(str(base))(texts, padding=True, truncation=True, max_length=48, return_tensors="pt"))
+
+
+def logits(model, inputs) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(**inputs).logits
+
+
+def test_the_layers_and_their_prunable_parts_are_found(base):
+    model = load_classifier(base)
+    assert len(encoder_layers(model)) == len(prunable_layers(model)) == 2
+    assert head_counts(model) == [12, 12] and ffn_widths(model) == [1536, 1536]
+
+
+def test_a_model_without_an_encoder_layer_list_is_refused_by_name():
+    class Headless(torch.nn.Module):
+        base_model = torch.nn.Linear(2, 2)
+
+    with pytest.raises(CompressError, match="the teacher is not a BERT-style encoder"):
+        encoder_layers(Headless(), "the teacher")
+
+
+def test_a_checkpoint_without_a_classification_head_is_refused(tmp_path, base):
+    from transformers import BertModel
+
+    BertModel.from_pretrained(base).save_pretrained(tmp_path / "bare")
+    with pytest.raises(CompressError, match="has no classification head"):
+        load_fine_tuned(str(tmp_path / "bare"), "model", allow_pickle=False)
+    with pytest.raises(CompressError, match="not found"):
+        load_fine_tuned(str(tmp_path / "missing"), "model", allow_pickle=False)
+
+
+def test_keeping_layers_in_a_new_order_updates_the_config(base, sentences):
+    model = load_classifier(base)
+    second = model.bert.encoder.layer[1]
+    keep_layers(model, [1])
+    assert model.config.num_hidden_layers == 1 and model.bert.encoder.layer[0] is second
+
+
+def test_a_removed_layer_comes_back_afterwards(base, sentences):
+    model = load_classifier(base).eval()
+    before = logits(model, sentences)
+    with layer_removed(model, 0):
+        assert len(model.bert.encoder.layer) == 1
+        assert (logits(model, sentences) - before).abs().max() > 0
+    assert len(model.bert.encoder.layer) == 2
+    torch.testing.assert_close(logits(model, sentences), before)
+
+
+def test_masking_hook_matches_bert_head_mask(base, sentences):
+    model = load_classifier(base, attn_implementation="eager").eval()
+    mask = torch.ones(2, 12)
+    mask[1, 4] = 0
+    with head_masked(model.bert.encoder.layer[1], 4):
+        hooked = logits(model, sentences)
+    torch.testing.assert_close(hooked, model(**sentences, head_mask=mask).logits.detach(), atol=1e-5, rtol=0)
+    assert (hooked - logits(model, sentences)).abs().max() > 0
