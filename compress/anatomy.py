@@ -5,26 +5,27 @@ knowledge of a model's module names lives here and nowhere else."""
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
 
 from compress.errors import CompressError
-from compress.models import load_classifier, resolve_model
+from compress.models import LoadSettings, load_classifier
 
 # The modules of a layer that head and FFN pruning slice, as BERT names them.
 PRUNABLE = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
             "intermediate.dense", "output.dense")
 
 
-def load_fine_tuned(path: str, role: str, allow_pickle: bool,
+def load_fine_tuned(path: str, role: str, settings: LoadSettings,
                     attn_implementation: str = "sdpa") -> tuple[torch.nn.Module, str]:
-    """(classifier, resolved source) from a local fine-tuned checkpoint directory; `role` names it in errors."""
-    if not Path(path).is_dir():
-        raise CompressError(f"{role} {path} not found (give a fine-tuned checkpoint directory)")
-    source = resolve_model(path, allow_pickle)
-    model = load_classifier(source, None, allow_pickle, attn_implementation)
+    """(classifier, its local directory) from a fine-tuned checkpoint directory or hub id; `role` names it in
+    errors."""
+    try:
+        source = settings.resolve(path)
+    except CompressError as exc:
+        raise CompressError(f"{role}: {exc}") from None
+    model = load_classifier(source, None, settings.allow_pickle, attn_implementation)
     if not any(a.endswith("ForSequenceClassification") for a in model.config.architectures or []):
         raise CompressError(f"{role} {path} has no classification head; fine-tune it first")
     return model, source

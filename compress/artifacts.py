@@ -23,7 +23,7 @@ from compress.paths import portable_path
 
 MANIFEST = "manifest.json"
 _LIBRARIES = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-gpu",
-              "torch-pruning", "accelerate", "datasets", "numpy")
+              "accelerate", "datasets", "numpy")
 
 
 def check_output_dir(path: Path, overwrite: bool) -> None:
@@ -64,6 +64,22 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Itera
         raise
     if aside is not None:
         _remove(aside)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, newline: str | None = None) -> Iterator[Any]:
+    """A text file open for writing beside `path`, renamed onto it once complete: a failure, Ctrl-C or kill -9
+    leaves no partial file (the next writer removes a killed one's temporary file)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(target), dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline=newline, encoding="utf-8") as fh:
+            yield fh
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def temporary_prefix(final: Path) -> str:

@@ -17,7 +17,7 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 @dataclass
 class Features:
-    """Tokenised examples without padding, with their label ids and row positions."""
+    """Tokenised examples without padding, with their label ids (-1 for rows without a label)."""
 
     encodings: list[dict[str, list[int]]]
     labels: list[int]
@@ -30,7 +30,7 @@ def featurize(tokenizer, data: LabelledText, labels: LabelSpace, max_length: int
     enc = tokenizer(data.texts, data.pairs, truncation=True, max_length=max_length)
     keys = [k for k in MODEL_INPUTS if k in enc]
     rows = [{k: enc[k][i] for k in keys} for i in range(len(data))]
-    return Features(rows, labels.encode(data))
+    return Features(rows, labels.encode(data) if data.labels else [-1] * len(data))
 
 
 class LengthGroupedBatches:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from compress.config import accepted
 from compress.data import DataConfig
 from compress.errors import CompressError
+from compress.models import LoadSettings
 from compress.recipe import PlannedStage, place, run_cached
 from compress.stages import STAGES
 from eval.latency import HEADLINE, HEADLINE_REAL
@@ -70,9 +71,10 @@ class SearchState:
 
 
 def settings_for(cls: type, config: SearchConfig, settings: dict[str, Any]) -> Any:
-    """Settings class `cls` from the search's data settings (those `cls` accepts) and `settings`."""
+    """Settings class `cls` from the search's data and loading settings (those `cls` accepts) and `settings`."""
     accepted_names = {f.name for f in accepted(cls)}
-    data = {f.name: getattr(config, f.name) for f in dataclasses.fields(DataConfig) if f.name in accepted_names}
+    shared = [*dataclasses.fields(DataConfig), *dataclasses.fields(LoadSettings)]
+    data = {f.name: getattr(config, f.name) for f in shared if f.name in accepted_names}
     return cls(**{**data, **settings})
 
 

@@ -87,6 +87,25 @@ def _search(sub) -> None:
     p.set_defaults(run=run)
 
 
+@command("predict")
+def _predict(sub) -> None:
+    from compress.predict import PredictConfig
+
+    p = sub.add_parser("predict", help="label a file of texts with a model the toolkit wrote",
+                       description="Run a PyTorch or ONNX model directory over a .tsv/.csv/.jsonl file (or standard "
+                       "input) and write each row's label, label name and class probabilities as JSONL or CSV; with "
+                       "a label column, also print the accuracy. Prints sequences per second on standard error.")
+    add_arguments(p, PredictConfig)
+    p.add_argument("-o", "--output", default="-", help="file for the predictions, .jsonl or .csv (default: - for "
+                   "standard output)")
+
+    def run(a):
+        from compress.predict import predict
+
+        predict(from_args(PredictConfig, a), a.output)
+    p.set_defaults(run=run)
+
+
 @command("run")
 def _run(sub) -> None:
     p = sub.add_parser("run", help="run a YAML recipe of stages, reusing cached stage outputs",

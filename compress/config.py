@@ -170,7 +170,7 @@ def _problem(f: dataclasses.Field, value: Any) -> str | None:
     """What is wrong with `value` for field `f` (outside its choices or its interval), or None."""
     choices, interval = f.metadata.get("choices"), f.metadata.get("interval")
     for item in value if isinstance(value, list) else [value]:
-        if choices and item not in choices:
+        if choices and item is not None and item not in choices:
             return f"must be one of {', '.join(map(str, choices))}, got {item!r}"
         if interval is not None and item is not None and (
                 isinstance(item, bool) or not isinstance(item, (int, float)) or item not in interval):

@@ -7,9 +7,12 @@ so finetune, distil, prune, quantize and the harness all encode labels the same 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import io
 import json
 import os
 import random
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -48,7 +51,20 @@ class Columns:
 
 
 @dataclass
-class DataConfig(Settings):
+class ColumnsConfig(Settings):
+    """Which columns of the data hold the text, the second text of a pair and the label."""
+
+    text_column: str | None = option(None, "column with the text (default: detect sentence/text/sentence1)")
+    text_pair_column: str | None = option(None, "column with the second text of a pair (default: detect sentence2)")
+    label_column: str | None = option(None, "column with the label (default: detect label)")
+
+    @property
+    def columns(self) -> "Columns":
+        return Columns(self.text_column, self.text_pair_column, self.label_column)
+
+
+@dataclass
+class DataConfig(ColumnsConfig):
     """Where the labelled data comes from, which columns hold what, and which rows play which role.
 
     Fields left at None are taken from the input model's lineage (the data it was trained on), so
@@ -57,9 +73,6 @@ class DataConfig(Settings):
 
     data: str | None = option(None, "a .tsv/.csv/.jsonl file, a folder of splits, a saved HF dataset, or sst2, rte, "
                                     "banking77 (default: the input model's, else sst2)")
-    text_column: str | None = option(None, "column with the text (default: detect sentence/text/sentence1)")
-    text_pair_column: str | None = option(None, "column with the second text of a pair (default: detect sentence2)")
-    label_column: str | None = option(None, "column with the label (default: detect label)")
     train_split: str | None = option(None, "split to train on (default: train)")
     validation_split: str | None = option(None, "split every choice is made on (default: a validation split if "
                                                 "the data has one besides dev/test, else carved from train)")
@@ -77,10 +90,6 @@ class DataConfig(Settings):
                                             interval="[1, inf)")
     max_eval_examples: int | None = option(None, "use a seeded random subset of this many validation and test "
                                                  "examples each", interval="[1, inf)")
-
-    @property
-    def columns(self) -> "Columns":
-        return Columns(self.text_column, self.text_pair_column, self.label_column)
 
 
 @dataclass
@@ -273,24 +282,47 @@ def _rows_from_file(path: Path) -> list[dict]:
     # utf-8-sig drops a leading byte-order mark (GLUE's MRPC files, spreadsheet exports), which would otherwise
     # stick to the first column's name; newline="" lets the csv reader take CRLF line ends as well as LF.
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        if suffix == ".jsonl":
-            return [_json_row(line, path, n) for n, line in enumerate(fh, 1) if line.strip()]
-        # GLUE TSVs are unquoted; a quoting reader would swallow rows around any '"'.
-        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE) if suffix == ".tsv" else csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            return []
-        rows = []
-        for n, fields in enumerate(reader, 2):
-            if not fields:
-                continue
-            if len(fields) != len(header):
-                raise CompressError(f"{path}:{n}: {len(fields)} fields where the header has {len(header)}")
-            rows.append(dict(zip(header, fields)))
-        return rows
+        return _rows_from_lines(fh, suffix, str(path))
 
 
-def _json_row(line: str, path: Path, n: int) -> dict:
+def _rows_from_lines(lines: Iterable[str], suffix: str, origin: str) -> list[dict]:
+    if suffix == ".jsonl":
+        return [_json_row(line, origin, n) for n, line in enumerate(lines, 1) if line.strip()]
+    # GLUE TSVs are unquoted; a quoting reader would swallow rows around any '"'.
+    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE) if suffix == ".tsv" else csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        return []
+    rows = []
+    for n, fields in enumerate(reader, 2):
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            raise CompressError(f"{origin}:{n}: {len(fields)} fields where the header has {len(header)}")
+        rows.append(dict(zip(header, fields)))
+    return rows
+
+
+def read_texts(source: str, columns: Columns = Columns(), input_format: str = "jsonl") -> LabelledText:
+    """Every row of one file, or of standard input when `source` is "-" (in `input_format`: tsv, csv or jsonl),
+    as texts and pairs; labels only when the rows have a label column (none: an empty list)."""
+    if source == "-":
+        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+        rows, origin = _rows_from_lines(stream, "." + input_format, "standard input"), "standard input"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise CompressError(f"{source} is not a file (give a .tsv, .csv or .jsonl file, or - for standard input)")
+        rows, origin = _rows_from_file(path), portable_path(path)
+    try:
+        return _to_labelled(rows, columns, {}, origin)
+    except UnlabelledSplit:
+        texts = _to_labelled([{**row, LABEL_COLUMNS[0]: "0"} for row in rows],
+                             Columns(columns.text, columns.text_pair, LABEL_COLUMNS[0]), {}, origin)
+        return dataclasses.replace(texts, labels=[])
+
+
+def _json_row(line: str, path: Path | str, n: int) -> dict:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:

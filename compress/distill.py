@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import torch
 
 from compress.anatomy import encoder_layers, keep_layers, load_fine_tuned
+from compress.api import callable_stage
 from compress.artifacts import check_output_dir
 from compress.augment import AugmentConfig, augment_for, teacher_labelled
 from compress.batching import featurize
@@ -95,7 +96,7 @@ def load_teacher(config: DistillConfig, attention: bool) -> tuple[torch.nn.Modul
     if not config.teacher:
         raise CompressError("give the fine-tuned teacher with --teacher DIR")
     # The attentions the loss compares exist only on the eager path; sdpa is faster everywhere else.
-    return load_fine_tuned(config.teacher, "teacher", config.allow_pickle, "eager" if attention else "sdpa")
+    return load_fine_tuned(config.teacher, "teacher", config, "eager" if attention else "sdpa")
 
 
 def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
@@ -142,3 +143,6 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
                "student_layer_ids": layer_ids, "teacher_cached": cache}
     return save_trained(output_dir, overwrite, "distill", student, tokenizer, source, config, metrics, started,
                         roles.summary())
+
+
+callable_stage(__name__)

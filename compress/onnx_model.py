@@ -80,8 +80,8 @@ def session(path: str | os.PathLike, threads: int | None = None, providers: list
         "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }[optimization]
-    # ORT would otherwise re-fuse the residual Add + LayerNorm that `compress export` leaves unfused on CPU,
-    # where its SkipLayerNormalization kernel is the slower one (ExportConfig.fuse_skip_layer_norm).
+    # Graphs exported before their residual Adds became Sums (compress.export._residuals_as_sums) would otherwise
+    # be re-fused into SkipLayerNormalization, the slower kernel on CPU.
     disabled = ["SkipLayerNormFusion"] if providers == ["CPUExecutionProvider"] else []
     try:
         return ort.InferenceSession(str(file), options, providers=providers, disabled_optimizers=disabled)
@@ -95,10 +95,13 @@ def feed(sess, batch: dict) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.int64) for k, v in batch.items() if k in names}
 
 
-def onnx_logits(sess, features: Features, pad_id: int, batch_size: int = 64) -> np.ndarray:
-    """Logits for every row, in row order, with length-sorted batches."""
+def onnx_logits(sess, features: Features, pad_id: int, batch_size: int = 64, progress: str | None = None) -> np.ndarray:
+    """Logits for every row, in row order, with length-sorted batches; `progress` names a progress bar."""
+    from tqdm.auto import tqdm
+
     out = None
-    for batch in batches(features, pad_id, batch_size):
+    for batch in tqdm(batches(features, pad_id, batch_size), desc=progress, unit="batch", disable=progress is None,
+                      total=-(-len(features) // batch_size), dynamic_ncols=True):
         logits = sess.run(["logits"], feed(sess, batch))[0]
         if out is None:
             out = np.zeros((len(features), logits.shape[-1]), dtype=np.float32)

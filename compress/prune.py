@@ -27,7 +27,14 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from compress.anatomy import ffn_widths, head_counts, keep_layers, load_fine_tuned, prunable_layers
+from compress.anatomy import (
+    ffn_widths,
+    head_counts,
+    keep_layers,
+    load_fine_tuned,
+    prunable_layers,
+)
+from compress.api import callable_stage
 from compress.artifacts import check_output_dir
 from compress.augment import AugmentConfig, augment_for, teacher_labelled
 from compress.batching import Features, featurize
@@ -40,7 +47,13 @@ from compress.losses import DistillLoss, LossWeights
 from compress.metrics import Metric
 from compress.models import LoadSettings, load_classifier, load_tokenizer
 from compress.roles import load_roles, resolve_data
-from compress.training import LossFn, TrainConfig, cross_entropy_loss, save_trained, train
+from compress.training import (
+    LossFn,
+    TrainConfig,
+    cross_entropy_loss,
+    save_trained,
+    train,
+)
 from compress.vocabulary import shrink_vocabulary
 
 
@@ -237,7 +250,7 @@ def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: Label
     unpruned = copy.deepcopy(model).eval().requires_grad_(False) if config.hidden_weight else None
     teacher, features = model, train_features
     if config.teacher:
-        teacher, source = load_fine_tuned(config.teacher, "teacher", config.allow_pickle)
+        teacher, source = load_fine_tuned(config.teacher, "teacher", config)
         if LabelSpace.from_id2label(teacher.config.id2label) != labels:
             theirs = ", ".join(teacher.config.id2label.values())
             raise CompressError(f"teacher {config.teacher} predicts labels {theirs}, the model {', '.join(labels.names)}")
@@ -259,7 +272,7 @@ def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: Label
 def _load(config: PruneConfig) -> tuple[torch.nn.Module, str]:
     if not config.model:
         raise CompressError("prune needs --model, the fine-tuned checkpoint directory to prune")
-    model, source = load_fine_tuned(config.model, "model", config.allow_pickle)
+    model, source = load_fine_tuned(config.model, "model", config)
     prunable_layers(model, f"model {config.model}")
     return model, source
 
@@ -360,3 +373,6 @@ def reload_difference(model: torch.nn.Module, features: Features, pad_id: int, b
         ours = predict_logits(model, features, pad_id, batch_size, device)
         theirs = predict_logits(reloaded, features, pad_id, batch_size, device)
     return float(abs(ours - theirs).max())
+
+
+callable_stage(__name__)

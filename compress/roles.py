@@ -23,8 +23,15 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from compress.artifacts import read_manifest
-from compress.data import (DataConfig, LabelledText, LabelSpace, UnlabelledSplit, load_split, split_names,
-                           label_sort_key)
+from compress.data import (
+    DataConfig,
+    LabelledText,
+    LabelSpace,
+    UnlabelledSplit,
+    label_sort_key,
+    load_split,
+    split_names,
+)
 from compress.errors import CompressError
 from compress.metrics import Metric
 

@@ -32,19 +32,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 from compress import candidates
+from compress.api import callable_stage
 from compress.artifacts import atomic_output_dir, check_output_dir, hash_path
 from compress.candidates import Candidate
 from compress.config import option
 from compress.data import DataConfig
 from compress.errors import CompressError
-from compress.models import resolve_model
+from compress.models import LoadSettings, resolve_model
 from compress.roles import load_roles, resolve_data
 from eval import search_report
 from eval.latency import HEADLINE
 
 
 @dataclass
-class SearchConfig(DataConfig):
+class SearchConfig(LoadSettings, DataConfig):
     """Settings of `compress search`."""
 
     model: str | None = option(None, "fine-tuned classifier checkpoint to compress; also the baseline, in PyTorch "
@@ -270,8 +271,9 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     output = Path(output_dir)
     if not dry_run:
         check_output_dir(output, overwrite)
-    base_path = resolve_model(config.model)
-    config = resolve_data(config, base_path)
+    # A hub id becomes its local snapshot, which every stage then takes as a directory.
+    base_path = config.resolve(config.model)
+    config = resolve_data(dataclasses.replace(config, model=base_path, revision=None), base_path)
     state = candidates.SearchState(config, log, dry_run)
     state.train_rows = len(load_roles(config, log).train)
     epochs, copies = student_budget(config, state.train_rows)
@@ -343,3 +345,6 @@ def _final_bench(state: candidates.SearchState, final: list[Candidate]) -> tuple
     record_file = Path(state.config.workdir) / "final-bench.json"
     record.write(result, record_file)
     return record_file, result
+
+
+callable_stage(__name__)

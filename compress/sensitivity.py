@@ -13,7 +13,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from compress.anatomy import head_masked, layer_removed, load_fine_tuned, prunable_layers
+from compress.anatomy import (
+    head_masked,
+    layer_removed,
+    load_fine_tuned,
+    prunable_layers,
+)
 from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
 from compress.batching import featurize
 from compress.config import option, to_dict
@@ -48,7 +53,7 @@ def analyze(config: AnalyzeConfig, output_dir: str | Path, overwrite: bool = Fal
     check_output_dir(Path(output_dir), overwrite)
     if not config.model:
         raise CompressError("analyze needs --model, the fine-tuned checkpoint directory to analyse")
-    model, source = load_fine_tuned(config.model, "model", config.allow_pickle)
+    model, source = load_fine_tuned(config.model, "model", config)
     layers = prunable_layers(model, f"model {config.model}")
     tokenizer = load_tokenizer(source)
     config = resolve_data(config, config.model)

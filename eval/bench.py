@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,11 +13,23 @@ from compress.config import option, to_dict
 from compress.data import DataConfig, load_split
 from compress.errors import CompressError
 from compress.metrics import Metric
+from compress.models import LoadSettings
 from compress.onnx_model import is_onnx_model, onnx_file
 from compress.paths import portable_path
 from compress.roles import load_roles, resolve_data
-from eval import accuracy, calibration, fidelity, latency, machine, memory, paired, record, robustness
-from eval.runners import VariantSpec, model_dir, open_runner
+from compress.serving import model_dir
+from eval import (
+    accuracy,
+    calibration,
+    fidelity,
+    latency,
+    machine,
+    memory,
+    paired,
+    record,
+    robustness,
+)
+from eval.runners import VariantSpec, open_runner
 
 # Phased runs alternate PyTorch and ONNX blocks this many times, so a change in the machine's speed during
 # the run reaches both sides: with one block each, an ONNX phase once ran 1.65x slower than the run before it.
@@ -40,7 +53,7 @@ def isolation(spinning: bool, settle_ms: float, turn_ms: float, phased: bool) ->
 
 
 @dataclass
-class BenchConfig(DataConfig):
+class BenchConfig(LoadSettings, DataConfig):
     """Settings of `compress bench`."""
 
     unused = ("max_train_examples",)
@@ -94,6 +107,13 @@ class BenchConfig(DataConfig):
                                        "SOURCE:SPLIT), scored separately as out-of-domain accuracy")
 
 
+def _on_disk(spec: VariantSpec, config: BenchConfig) -> VariantSpec:
+    """A variant given as a hub model id, as its snapshot in the local hub cache (named as given)."""
+    if spec.path.exists():
+        return spec
+    return dataclasses.replace(spec, path=Path(config.resolve(str(spec.path))), name=spec.label)
+
+
 def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict[str, Any]:
     """Measure every model the same way; the first is the baseline that ratios refer to."""
     import torch
@@ -104,8 +124,9 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
         raise CompressError(f"{len(config.names)} names for {len(models)} models")
     threads = config.threads or machine.physical_cores()
     torch.set_num_threads(threads)
-    specs = [VariantSpec.parse(m, config.names[i] if config.names else None) for i, m in enumerate(models)]
-    runners = [open_runner(s, config.device, threads, config.ort_spinning) for s in specs]
+    specs = [_on_disk(VariantSpec.parse(m, config.names[i] if config.names else None), config)
+             for i, m in enumerate(models)]
+    runners = [open_runner(s, config.device, threads, config.ort_spinning, config.allow_pickle) for s in specs]
     phased = config.ort_spinning and len({r.backend for r in runners}) > 1
     if not set(config.roles) <= {"validation", "test"} or not config.roles:
         raise CompressError(f"--roles takes validation and/or test, got {' '.join(config.roles)}")

@@ -19,6 +19,7 @@ def physical_cores() -> int:
 
 
 def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo; empty (unknown) where there is none, as off Linux."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -26,12 +27,7 @@ def cpu_flags() -> set[str]:
                     return set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    try:
-        import cpuinfo
-
-        return set(cpuinfo.get_cpu_info().get("flags", []))
-    except Exception:  # cpuinfo shells out and can fail on exotic platforms; flags are then unknown
-        return set()
+    return set()
 
 
 def cpu_model() -> str:

@@ -45,7 +45,7 @@ def profile_on_text(path: str | Path, texts: list[str], threads: int | None, bat
                     length: int = 128, runs: int = 30, spinning: bool = False) -> dict[str, Any]:
     """profile_ops on the first `batch_size` texts, cut or padded to `length` tokens (the b{batch}xl{length} shape)."""
     from compress.models import load_tokenizer
-    from eval.runners import model_dir
+    from compress.serving import model_dir
 
     batch = load_tokenizer(str(model_dir(Path(path))))(texts[:batch_size], padding="max_length", truncation=True,
                                            max_length=length, return_tensors="np")

@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from compress.artifacts import temporary_prefix
+from compress.artifacts import atomic_file
 from compress.errors import CompressError
 
 SCHEMA = "compress.bench/1"
@@ -67,18 +66,10 @@ def validate(record: dict[str, Any], where: str = "record") -> dict[str, Any]:
 def write(record: dict[str, Any], path: str | os.PathLike) -> Path:
     """Validate, then write atomically (temp file + rename)."""
     validate(record)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(target), dir=target.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    with atomic_file(path) as fh:
+        json.dump(record, fh, indent=1)
+        fh.write("\n")
+    return Path(path)
 
 
 def load(path: str | os.PathLike) -> dict[str, Any]:

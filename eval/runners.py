@@ -7,17 +7,16 @@ fp16 or bf16) or an ONNX file/directory (OPTION: cpu, cuda or tensorrt, the exec
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from compress.data import LabelSpace
 from compress.errors import CompressError
 from compress.onnx_model import is_onnx_model, onnx_file, onnx_logits, session
 from compress.paths import portable_path
+from compress.serving import label_space, model_dir
 
 TORCH_PRECISIONS = ("fp32", "fp16", "bf16")
 ORT_PROVIDERS = {"cpu": ["CPUExecutionProvider"],
@@ -44,17 +43,6 @@ class VariantSpec:
             return self.name
         base = self.path.parent.name if self.path.suffix == ".onnx" else self.path.name
         return f"{base}@{self.option}" if self.option else base
-
-
-def model_dir(path: Path) -> Path:
-    return path.parent if path.is_file() else path
-
-
-def label_space(path: Path) -> LabelSpace:
-    config = model_dir(path) / "config.json"
-    if not config.exists():
-        raise CompressError(f"{model_dir(path)} has no config.json, so its labels are unknown")
-    return LabelSpace.from_id2label(json.loads(config.read_text())["id2label"])
 
 
 class Runner:
@@ -93,7 +81,7 @@ class Runner:
 class TorchRunner(Runner):
     backend = "pytorch"
 
-    def __init__(self, spec: VariantSpec, device: str):
+    def __init__(self, spec: VariantSpec, device: str, allow_pickle: bool = False):
         import torch
 
         from compress.models import load_classifier
@@ -106,7 +94,7 @@ class TorchRunner(Runner):
         if self.precision == "fp16" and device == "cpu":
             raise CompressError("fp16 PyTorch inference needs --device cuda (CPU kernels for fp16 are not served)")
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.precision]
-        self.model = load_classifier(spec.path).to(device=device, dtype=dtype).eval()
+        self.model = load_classifier(spec.path, allow_pickle=allow_pickle).to(device=device, dtype=dtype).eval()
         self.attention = getattr(self.model.config, "_attn_implementation", None)
         self._torch = torch
 
@@ -184,7 +172,8 @@ def onnx_precision(file: Path) -> str:
     return "fp32"
 
 
-def open_runner(spec: VariantSpec, device: str = "cpu", threads: int | None = None, spinning: bool = False) -> Runner:
+def open_runner(spec: VariantSpec, device: str = "cpu", threads: int | None = None, spinning: bool = False,
+                allow_pickle: bool = False) -> Runner:
     if device == "cuda":
         import torch
 
@@ -196,4 +185,4 @@ def open_runner(spec: VariantSpec, device: str = "cpu", threads: int | None = No
         raise CompressError(f"model {spec.path} not found")
     if is_onnx_model(spec.path):
         return OrtRunner(spec, device, threads, spinning)
-    return TorchRunner(spec, device)
+    return TorchRunner(spec, device, allow_pickle)

@@ -96,3 +96,23 @@ def trained_tiny_bert(tmp_path_factory, data_dir) -> Path:
     finetune(FinetuneConfig(model=str(base), max_train_examples=1500, max_eval_examples=200, epochs=2,
                             batch_size=32, learning_rate=3e-4, max_length=64), out)
     return out
+
+
+HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def hub_cache(tiny_bert, tmp_path, monkeypatch):
+    """A local hub cache holding `org/tiny` at main (the tiny BERT), laid out as huggingface_hub writes it, with the
+    hub unreachable."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    repo = tmp_path / "hub" / "models--org--tiny"
+    shutil.copytree(tiny_bert, repo / "snapshots" / HUB_COMMIT)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(HUB_COMMIT)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    return repo / "snapshots" / HUB_COMMIT

@@ -54,7 +54,7 @@ def test_export_writes_a_complete_directory_with_parity_in_the_manifest(onnx_dir
     assert m["stage"] == "export" and m["inputs"]["model"]["path"] == os.path.relpath(tiny_bert)
     assert m["inputs"]["model"]["sha256"]
     parity = m["metrics"]["parity"]
-    assert list(parity) == ["exported"], "no optimize or fp16 step was asked for"
+    assert list(parity) == ["exported", "served"], "no optimize or fp16 step; the served graph (residual Sums) checked"
     assert 0 <= parity["exported"]["max_abs_diff"] < 1e-4
     assert parity["exported"]["label_agreement"] == 1.0
     assert parity["exported"]["examples"] == 40 and parity["exported"]["batch_sizes"] == [1, 16]
@@ -177,3 +177,32 @@ def test_missing_model_option_is_an_error(tmp_path):
     with pytest.raises(CompressError, match="export needs --model"):
         export(ExportConfig(), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def default_session_operators(directory, tmp_path) -> dict[str, int]:
+    """Operator counts of the graph a plain InferenceSession with default options ends up running."""
+    import collections
+
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "as-served.onnx")
+    ort.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    return collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "as-served.onnx")).graph.node)
+
+
+@pytest.mark.parametrize("extra", [[], ["--optimize"]])
+def test_a_default_session_serves_the_residual_layer_norms_unfused(tiny_bert, tmp_path, extra):
+    out = tmp_path / "onnx"
+    assert main(["export", "--model", str(tiny_bert), "-o", str(out), *PARITY, *extra]) == 0
+    manifest_metrics = manifest(out)["metrics"]
+    assert manifest_metrics["residual_sums"] == 5, "two residual LayerNorms in each of 2 layers, and the embeddings'"
+    assert manifest_metrics["parity"]["served"]["max_abs_diff"] < 1e-4
+    served = default_session_operators(out, tmp_path)
+    assert served["SkipLayerNormalization"] == 0 and served["Sum"] == 5
+
+
+def test_with_fused_skip_layer_norms_a_default_session_runs_them(tiny_bert, tmp_path):
+    out = tmp_path / "onnx"
+    assert main(["export", "--model", str(tiny_bert), "-o", str(out), *PARITY, "--optimize",
+                 "--fuse-skip-layer-norm"]) == 0
+    assert "residual_sums" not in manifest(out)["metrics"]
+    assert default_session_operators(out, tmp_path)["SkipLayerNormalization"] == 4

@@ -8,7 +8,13 @@ import torch
 
 from compress.data import LabelSpace
 from compress.errors import CompressError
-from compress.models import default_model_path, load_classifier, load_tokenizer, resolve_model
+from compress.models import (
+    default_model_path,
+    load_classifier,
+    load_tokenizer,
+    resolve_model,
+)
+from tests.conftest import HUB_COMMIT as COMMIT
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -26,9 +32,33 @@ def test_a_checkpoint_directory_resolves_to_itself(tiny_bert):
     assert resolve_model(tiny_bert) == str(tiny_bert)
 
 
-def test_a_hub_id_is_passed_through_unchanged():
-    assert resolve_model("bert-base-uncased") == "bert-base-uncased"
-    assert resolve_model("google/bert_uncased_L-2_H-128_A-2") == "google/bert_uncased_L-2_H-128_A-2"
+
+
+def test_a_cached_hub_id_resolves_to_its_snapshot_with_the_hub_unreachable(hub_cache):
+    assert resolve_model("org/tiny") == str(hub_cache)
+    assert resolve_model("org/tiny", revision=COMMIT) == str(hub_cache)
+    assert load_classifier("org/tiny").config.num_hidden_layers == 2
+
+
+@pytest.mark.parametrize("name, revision", [("org/other", None), ("org/tiny", "v2")])
+def test_an_uncached_hub_model_or_revision_is_one_error_line(hub_cache, name, revision):
+    with pytest.raises(CompressError) as error:
+        resolve_model(name, revision=revision)
+    assert f"model {name}" in str(error.value) and "not found" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_every_command_that_takes_a_model_takes_a_hub_id_and_revision(hub_cache, tmp_path, capsys):
+    from compress.cli import main
+
+    out = tmp_path / "analysis"
+    assert main(["analyze", "--model", "org/tiny", "--revision", "main", "--max-eval-examples", "16",
+                 "--max-length", "16", "-o", str(out)]) == 0
+    assert (out / "sensitivity.json").exists()
+    for command in ("finetune", "distill", "prune", "analyze", "export", "predict", "bench", "search"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "--revision" in capsys.readouterr().out, command
 
 
 def pickled_copy(tiny_bert, directory):

@@ -249,3 +249,11 @@ def test_lineage_names_the_bundled_model_by_package_and_version_and_other_steps_
     assert [(s["stage"], s["path"]) for s in lineage(tmp_path / "onnx")] == expected
     monkeypatch.chdir(tmp_path / "teacher")
     assert [s["path"] for s in lineage(tmp_path / "onnx")][0] == os.path.join("..", "onnx")
+
+
+def test_a_hub_model_id_is_benched_from_the_local_hub_cache(hub_cache):
+    result = bench(["org/tiny"], BenchConfig(**{**FAST, "batch_sizes": [1]}, memory=False, perturbations=["none"],
+                                             roles=["test"]))
+    (variant,) = result["variants"]
+    assert variant["name"] == "tiny" and variant["size"]["file_bytes"] > 0
+    assert variant["accuracy"]["metrics"]["n"] == 48
