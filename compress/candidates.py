@@ -101,8 +101,8 @@ def make(state: SearchState, name: str, kind: str, settings: dict[str, Any], par
 
     started = time.time()
     try:
-        status = run_cached(planned, f"{name} ({kind})", state.dry_run, lambda line: state.log(f"{state.clock()} {line}"),
-                            hold)
+        status = run_cached(planned, f"{name} ({kind})", state.dry_run,
+                            lambda line: state.log(f"{state.clock()} {line}"), hold)
     except CompressError as exc:
         state.log(f"{state.clock()} {name} ({kind}): failed: {exc}")
         state.candidates.append(Candidate(name, str(planned.output), STAGES[kind].produces, [], failed=str(exc)))
@@ -112,14 +112,18 @@ def make(state: SearchState, name: str, kind: str, settings: dict[str, Any], par
     return None if status == "held" else str(planned.output)
 
 
+def _served(config: SearchConfig) -> dict[str, Any]:
+    """What both presets time: the headline shapes, served with the search's threads and spinning."""
+    return dict(threads=config.threads, lengths=[128], real_batch_sizes=[32], ort_spinning=config.ort_spinning)
+
+
 def screening(config: SearchConfig):
     """Harness settings for screening one candidate alone: validation only, batch 1 and real lengths, short."""
     from eval.bench import BenchConfig
 
     return settings_for(BenchConfig, config, dict(
-        threads=config.threads, lengths=[128], real_batch_sizes=[32], ort_spinning=config.ort_spinning,
-        roles=["validation"], batch_sizes=[1], min_runs=10, real_min_runs=3, workload_seconds=config.screen_seconds,
-        min_time=0.0, memory=False, perturbations=["none"]))
+        **_served(config), roles=["validation"], batch_sizes=[1], min_runs=10, real_min_runs=3,
+        workload_seconds=config.screen_seconds, min_time=0.0, memory=False, perturbations=["none"]))
 
 
 def side_by_side(config: SearchConfig):
@@ -127,9 +131,9 @@ def side_by_side(config: SearchConfig):
     from eval.bench import BenchConfig
 
     return settings_for(BenchConfig, config, dict(
-        threads=config.threads, lengths=[128], real_batch_sizes=[32], ort_spinning=config.ort_spinning,
-        roles=["validation", "test"], budget=config.max_accuracy_drop, batch_sizes=[1, 32], bucket=True, min_runs=30,
-        real_min_runs=5, workload_seconds=config.final_seconds, min_time=config.final_seconds, memory=True,
+        **_served(config), roles=["validation", "test"], budget=config.max_accuracy_drop, batch_sizes=[1, 32],
+        bucket=True, min_runs=30, real_min_runs=5, workload_seconds=config.final_seconds,
+        min_time=config.final_seconds, memory=True,
         perturbations=["typos", "word_dropout"] if config.scorecard else ["none"]))
 
 

@@ -7,7 +7,6 @@ so finetune, distil, prune, quantize and the harness all encode labels the same 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import os
@@ -314,12 +313,7 @@ def read_texts(source: str, columns: Columns = Columns(), input_format: str = "j
         if not path.is_file():
             raise CompressError(f"{source} is not a file (give a .tsv, .csv or .jsonl file, or - for standard input)")
         rows, origin = _rows_from_file(path), portable_path(path)
-    try:
-        return _to_labelled(rows, columns, {}, origin)
-    except UnlabelledSplit:
-        texts = _to_labelled([{**row, LABEL_COLUMNS[0]: "0"} for row in rows],
-                             Columns(columns.text, columns.text_pair, LABEL_COLUMNS[0]), {}, origin)
-        return dataclasses.replace(texts, labels=[])
+    return _to_labelled(rows, columns, {}, origin, labelled=False)
 
 
 def _json_row(line: str, path: Path | str, n: int) -> dict:
@@ -345,36 +339,45 @@ def _pick(available: Iterable[str], wanted: str | None, candidates: Iterable[str
                         f"name it with --{role.replace(' ', '-')}-column")
 
 
-def _to_labelled(rows: list[dict], columns: Columns, names: dict[str, str], origin: str) -> LabelledText:
+def _to_labelled(rows: list[dict], columns: Columns, names: dict[str, str], origin: str,
+                 labelled: bool = True) -> LabelledText:
+    """The rows as texts, pairs and labels; unless `labelled`, rows without labels are taken with none."""
     if not rows:
         raise CompressError(f"{origin}: the dataset is empty")
     available = list(rows[0])
     # A column whose pair partner is present comes first: QNLI has both `question` and `sentence`.
     paired = [t for t in TEXT_COLUMNS if PAIR_COLUMNS.get(t) in available]
     text = _pick(available, columns.text, paired + list(TEXT_COLUMNS), "text", origin)
-    if columns.label is None and not any(c in available for c in LABEL_COLUMNS):
-        raise UnlabelledSplit(f"{origin}: cannot find a label column (columns: {', '.join(available)}); name it "
-                              "with --label-column")
-    label = _pick(available, columns.label, LABEL_COLUMNS, "label", origin)
+    try:
+        label = _label_column(rows, available, columns, origin)
+    except UnlabelledSplit:
+        if labelled:
+            raise
+        label = None
     pair = columns.text_pair
     if pair is not None:
         _pick(available, pair, (), "text pair", origin)
     elif columns.text is None and PAIR_COLUMNS.get(text) in available:
         pair = PAIR_COLUMNS[text]
-    texts, pairs, labels = [], [] if pair else None, []
+    texts = [str(row.get(text) or "") for row in rows]
+    pairs = [str(row.get(pair) or "") for row in rows] if pair else None
+    labels = [str(row.get(label)).strip() for row in rows] if label else []
+    tag = origin.replace(os.sep, "/").rsplit("/", 1)[-1]
+    return LabelledText(texts, pairs, labels, dict(names), origin, [f"{tag}#{n}" for n in range(len(rows))])
+
+
+def _label_column(rows: list[dict], available: list[str], columns: Columns, origin: str) -> str:
+    """The column holding every row's label; UnlabelledSplit when there is none or no row has a label."""
+    if columns.label is None and not any(c in available for c in LABEL_COLUMNS):
+        raise UnlabelledSplit(f"{origin}: cannot find a label column (columns: {', '.join(available)}); name it "
+                              "with --label-column")
+    label = _pick(available, columns.label, LABEL_COLUMNS, "label", origin)
     missing = [n for n, row in enumerate(rows) if _no_label(row.get(label))]
     if len(missing) == len(rows):  # GLUE's test splits: every label hidden (-1 on the hub)
         raise UnlabelledSplit(f"{origin}: no row has a label in column {label!r}")
     if missing:
         raise CompressError(f"{origin}: row {missing[0] + 1} has no label in column {label!r}")
-    for row in rows:
-        value = row.get(label)
-        texts.append(str(row.get(text) or ""))
-        if pairs is not None:
-            pairs.append(str(row.get(pair) or ""))
-        labels.append(str(value).strip())
-    tag = origin.replace(os.sep, "/").rsplit("/", 1)[-1]
-    return LabelledText(texts, pairs, labels, dict(names), origin, [f"{tag}#{n}" for n in range(len(rows))])
+    return label
 
 
 def _no_label(value: Any) -> bool:

@@ -5,7 +5,6 @@ also its accuracy. Reads standard input and writes standard output when given "-
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 import time
@@ -78,7 +77,7 @@ def _write(probabilities: np.ndarray, names: tuple[str, ...], fmt: str, output: 
         _rows(fh, probabilities, names, fmt)
 
 
-def _rows(fh: TextIO | io.TextIOBase, probabilities: np.ndarray, names: tuple[str, ...], fmt: str) -> None:
+def _rows(fh: TextIO, probabilities: np.ndarray, names: tuple[str, ...], fmt: str) -> None:
     best = probabilities.argmax(-1)
     if fmt == "jsonl":
         for row, (label, p) in enumerate(zip(best, probabilities)):

@@ -1,7 +1,7 @@
 """Served speed: how fast users get a model directory at batch 1 x 128 tokens, each way in its own fresh process,
 interleaved over rounds: a plain onnxruntime.InferenceSession with default options, Optimum's
-ORTModelForSequenceClassification, a transformers text-classification pipeline over it (tokenization included),
-and compress.load. Also the operator counts of the graph a default session runs.
+ORTModelForSequenceClassification, a transformers text-classification pipeline over it, and compress.load (the last
+two tokenizing the text). Also the operator counts of the graph a default session runs.
 
     python -m eval.served MODEL_DIR [--rounds 3] [--runs 300] [-o served.json]
 """
@@ -47,9 +47,8 @@ def _served(way: str, directory: Path) -> Callable[[], Any]:
     if way == "compress":
         from compress.serving import load
 
-        classifier = load(directory)
-        feed = {i.name: inputs[i.name] for i in classifier._session.get_inputs()}
-        return lambda: classifier._session.run(None, feed)
+        classifier = load(directory)  # tokenization included, as in the pipeline
+        return lambda: classifier.probabilities([TEXT], max_length=LENGTH)
     import torch
     from optimum.onnxruntime import ORTModelForSequenceClassification
 

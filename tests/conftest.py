@@ -98,6 +98,16 @@ def trained_tiny_bert(tmp_path_factory, data_dir) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def trained_tiny_onnx(trained_tiny_bert, tmp_path_factory) -> Path:
+    """The trained tiny BERT exported to ONNX."""
+    from compress.export import ExportConfig, export
+
+    out = tmp_path_factory.mktemp("tiny_onnx") / "onnx"
+    export(ExportConfig(model=str(trained_tiny_bert), max_eval_examples=16), out)
+    return out
+
+
 HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 

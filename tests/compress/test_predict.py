@@ -12,17 +12,9 @@ import numpy as np
 import pytest
 
 from compress.cli import main
-from compress.export import ExportConfig, export
 from tests.conftest import cli
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-@pytest.fixture(scope="module")
-def onnx_model(trained_tiny_bert, tmp_path_factory):
-    out = tmp_path_factory.mktemp("predict") / "onnx"
-    export(ExportConfig(model=str(trained_tiny_bert), max_eval_examples=16, parity_batch_sizes=[4]), out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -54,20 +46,20 @@ def test_predictions_for_every_row_with_probabilities_and_accuracy(trained_tiny_
     assert f"accuracy {accuracy:.4f}" in err and "sequences/s" in err
 
 
-def test_csv_output_from_the_suffix_and_no_accuracy_without_labels(onnx_model, tmp_path, capsys):
+def test_csv_output_from_the_suffix_and_no_accuracy_without_labels(trained_tiny_onnx, tmp_path, capsys):
     data = tmp_path / "texts.csv"
     data.write_text('text\n"a gripping, funny film"\n"dull, flat and far too long"\n')
     out = tmp_path / "predictions.csv"
-    assert main(["predict", "--model", str(onnx_model), "--data", str(data), "-o", str(out)]) == 0
+    assert main(["predict", "--model", str(trained_tiny_onnx), "--data", str(data), "-o", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
     assert [r["row"] for r in rows] == ["0", "1"]
     assert set(rows[0]) == {"row", "label", "label_name", "p_negative", "p_positive"}
     assert "accuracy" not in capsys.readouterr().err
 
 
-def test_standard_input_to_standard_output_in_a_pipe(onnx_model, sentences):
-    run = subprocess.run(cli("predict", "--model", onnx_model, "--input-format", "tsv"), input=sentences.read_text(),
-                         capture_output=True, text=True, timeout=300)
+def test_standard_input_to_standard_output_in_a_pipe(trained_tiny_onnx, sentences):
+    run = subprocess.run(cli("predict", "--model", trained_tiny_onnx, "--input-format", "tsv"),
+                         input=sentences.read_text(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert len(lines) == 40 and json.loads(lines[0])["row"] == 0

@@ -8,17 +8,9 @@ import numpy as np
 import pytest
 
 from compress.data import read_texts
-from compress.export import ExportConfig, export
 from compress.serving import load
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-@pytest.fixture(scope="module")
-def onnx_model(trained_tiny_bert, tmp_path_factory):
-    out = tmp_path_factory.mktemp("serving") / "onnx"
-    export(ExportConfig(model=str(trained_tiny_bert), max_eval_examples=16, parity_batch_sizes=[4]), out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +18,9 @@ def sentences(data_dir):
     return [line.split("\t")[0] for line in (data_dir / "sst2" / "dev.tsv").read_text().splitlines()[1:41]]
 
 
-def test_onnx_and_pytorch_directories_predict_alike(trained_tiny_bert, onnx_model, sentences):
+def test_onnx_and_pytorch_directories_predict_alike(trained_tiny_bert, trained_tiny_onnx, sentences):
     torch_p = load(trained_tiny_bert).probabilities(sentences)
-    onnx = load(onnx_model)
+    onnx = load(trained_tiny_onnx)
     assert onnx.backend == "onnxruntime"
     onnx_p = onnx.probabilities(sentences, batch_size=7)
     np.testing.assert_allclose(onnx_p, torch_p, atol=1e-4)

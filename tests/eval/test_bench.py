@@ -17,15 +17,6 @@ FAST = dict(max_eval_examples=48, batch_sizes=[1, 4], lengths=[16], real_batch_s
 
 
 @pytest.fixture(scope="module")
-def tiny_onnx(trained_tiny_bert, tmp_path_factory) -> Path:
-    from compress.export import ExportConfig, export
-
-    out = tmp_path_factory.mktemp("bench_onnx") / "onnx"
-    export(ExportConfig(model=str(trained_tiny_bert), max_eval_examples=16), out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def ood_file(data_dir, tmp_path_factory) -> Path:
     """Thirty real SST-2 training phrases (short fragments, unlike dev's full sentences) as an extra set."""
     from compress.data import load_split
@@ -37,9 +28,9 @@ def ood_file(data_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def result(trained_tiny_bert, tiny_onnx, ood_file):
+def result(trained_tiny_bert, trained_tiny_onnx, ood_file):
     config = BenchConfig(**FAST, extra_eval=[str(ood_file)], perturbation_rates=[0.1])
-    return bench([str(trained_tiny_bert), str(tiny_onnx)], config, progress=False)
+    return bench([str(trained_tiny_bert), str(trained_tiny_onnx)], config, progress=False)
 
 
 def test_scorecard_is_computed_alike_for_pytorch_and_onnx(result):
@@ -126,10 +117,10 @@ def test_unknown_model_path_is_a_clear_error(tmp_path):
         bench([str(tmp_path / "missing")], BenchConfig(**FAST), progress=False)
 
 
-def test_corrupt_onnx_file_is_a_clear_error(tiny_onnx, tmp_path):
+def test_corrupt_onnx_file_is_a_clear_error(trained_tiny_onnx, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
-    for f in tiny_onnx.iterdir():
+    for f in trained_tiny_onnx.iterdir():
         if f.suffix != ".onnx" and f.is_file():
             (broken / f.name).write_bytes(f.read_bytes())
     (broken / "model.onnx").write_bytes(b"this is not a protobuf")
@@ -146,13 +137,13 @@ def test_cuda_device_without_gpu_is_a_clear_error(trained_tiny_bert):
         open_runner(VariantSpec.parse(str(trained_tiny_bert)), device="cuda")
 
 
-def test_missing_execution_provider_names_the_available_ones(tiny_onnx):
+def test_missing_execution_provider_names_the_available_ones(trained_tiny_onnx):
     import onnxruntime
 
     if "TensorrtExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("TensorRT is installed")
     with pytest.raises(CompressError, match="not installed; available: .*CPUExecutionProvider"):
-        open_runner(VariantSpec.parse(f"{tiny_onnx}@tensorrt"))
+        open_runner(VariantSpec.parse(f"{trained_tiny_onnx}@tensorrt"))
 
 
 def test_dataset_labels_that_the_model_lacks_are_refused(trained_tiny_bert, tmp_path):
@@ -170,7 +161,7 @@ def test_fp16_pytorch_on_cpu_is_refused(trained_tiny_bert):
 
 
 @pytest.mark.gpu
-def test_cuda_runners_agree_with_cpu(trained_tiny_bert, tiny_onnx):
+def test_cuda_runners_agree_with_cpu(trained_tiny_bert, trained_tiny_onnx):
     import torch
 
     if not torch.cuda.is_available():
@@ -183,16 +174,16 @@ def test_cuda_runners_agree_with_cpu(trained_tiny_bert, tiny_onnx):
     assert out["variants"][0]["memory"]["gpu_peak_mb"] > 0
 
 
-def test_spinning_onnx_runtime_is_recorded(tiny_onnx):
+def test_spinning_onnx_runtime_is_recorded(trained_tiny_onnx):
     config = BenchConfig(**{**FAST, "accuracy": False, "memory": False, "batch_sizes": [1], "lengths": [16],
                             "real_batch_sizes": []}, ort_spinning=True, settle_ms=5, turn_ms=50)
-    result = bench([str(tiny_onnx), str(tiny_onnx)], config, progress=False)
+    result = bench([str(trained_tiny_onnx), str(trained_tiny_onnx)], config, progress=False)
     assert "spinning on, turns of at least 50 ms, 5 ms untimed pause" in result["settings"]["isolation"]
     assert result["variants"][1]["latency"][0]["runs"] >= FAST["min_runs"]
     assert_ratios_to_the_baseline(result)
 
 
-def test_spinning_next_to_pytorch_times_pytorch_with_every_onnx_session_closed(trained_tiny_bert, tiny_onnx,
+def test_spinning_next_to_pytorch_times_pytorch_with_every_onnx_session_closed(trained_tiny_bert, trained_tiny_onnx,
                                                                                 monkeypatch):
     from eval import runners
 
@@ -219,7 +210,7 @@ def test_spinning_next_to_pytorch_times_pytorch_with_every_onnx_session_closed(t
     monkeypatch.setattr(runners.TorchRunner, "run", run)
     config = BenchConfig(**{**FAST, "accuracy": False, "memory": False, "batch_sizes": [1], "lengths": [16],
                             "real_batch_sizes": [4]}, ort_spinning=True, settle_ms=1, turn_ms=20)
-    result = bench([str(trained_tiny_bert), str(tiny_onnx)], config, progress=False)
+    result = bench([str(trained_tiny_bert), str(trained_tiny_onnx)], config, progress=False)
     assert sessions_open_while_torch_ran and not any(sessions_open_while_torch_ran)
     assert onnx_runners and all(r._session is None for r in onnx_runners), "no spinning pool outlives the run"
     blocks = [kind for i, kind in enumerate(order) if i == 0 or order[i - 1] != kind]
