@@ -43,7 +43,8 @@ def test_every_import_is_declared_and_every_declared_package_imported():
     imported = imported_distributions()
     # onnxruntime comes from an extra (cpu or gpu: the same module, two distributions).
     assert imported - runtime - extras - {"onnxruntime-gpu"} == set()
-    assert runtime - imported == set()
+    # onnx-ir: imported by onnxruntime's 4-bit quantizer, which does not declare it.
+    assert runtime - imported - {"onnx-ir"} == set()
 
 
 def test_the_gpu_extra_pins_an_onnxruntime_gpu_release_that_exists():

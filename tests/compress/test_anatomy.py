@@ -19,7 +19,7 @@ from compress.anatomy import (
 )
 from compress.data import load_split
 from compress.errors import CompressError
-from compress.models import load_classifier, load_tokenizer
+from compress.models import LoadSettings, load_classifier, load_tokenizer
 from tests.conftest import cut_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -60,9 +60,9 @@ def test_a_checkpoint_without_a_classification_head_is_refused(tmp_path, base):
 
     BertModel.from_pretrained(base).save_pretrained(tmp_path / "bare")
     with pytest.raises(CompressError, match="has no classification head"):
-        load_fine_tuned(str(tmp_path / "bare"), "model", allow_pickle=False)
+        load_fine_tuned(str(tmp_path / "bare"), "model", LoadSettings())
     with pytest.raises(CompressError, match="not found"):
-        load_fine_tuned(str(tmp_path / "missing"), "model", allow_pickle=False)
+        load_fine_tuned(str(tmp_path / "missing"), "model", LoadSettings())
 
 
 def test_keeping_layers_in_a_new_order_updates_the_config(base, sentences):
