@@ -44,10 +44,20 @@ def prunable_layers(model: torch.nn.Module, name: str = "the model") -> torch.nn
     layers = encoder_layers(model, name)
     names = {n for n, _ in layers[0].named_modules()}
     missing = [n for n in PRUNABLE if n not in names]
-    if missing or not hasattr(model, "prune_heads"):
-        raise CompressError(f"{name} does not have BERT's layer modules ({', '.join(missing) or 'prune_heads'} "
-                            "missing); pruning supports BERT, RoBERTa, ELECTRA and their kin")
+    if missing:
+        raise CompressError(f"{name} does not have BERT's layer modules ({', '.join(missing)} missing); pruning "
+                            "supports BERT, RoBERTa, ELECTRA and their kin")
     return layers
+
+
+def check_head_pruning(model: torch.nn.Module) -> None:
+    """Removed heads reload from config.pruned_heads, which transformers 5 dropped together with prune_heads."""
+    if not hasattr(model, "prune_heads"):
+        import transformers
+
+        raise CompressError(f"head pruning needs transformers 4.57 (this is {transformers.__version__}, which can "
+                            "neither remove heads nor reload a head-pruned checkpoint); layers, FFN neurons and "
+                            "vocabulary prune on any version")
 
 
 def keep_layers(model: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Module:
@@ -59,8 +69,9 @@ def keep_layers(model: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Mo
     kept = encoder_layers(model)
     model.base_model.encoder.layer = torch.nn.ModuleList(kept[i] for i in layer_ids)
     model.config.num_hidden_layers = len(layer_ids)
-    pruned = model.config.pruned_heads
-    model.config.pruned_heads = {new: sorted(pruned[old]) for new, old in enumerate(layer_ids) if old in pruned}
+    pruned = getattr(model.config, "pruned_heads", None)  # None on transformers 5
+    if pruned is not None:
+        model.config.pruned_heads = {new: sorted(pruned[old]) for new, old in enumerate(layer_ids) if old in pruned}
     return model
 
 

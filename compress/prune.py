@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from compress.anatomy import (
+    check_head_pruning,
     ffn_widths,
     head_counts,
     keep_layers,
@@ -210,10 +211,11 @@ def prune_heads(model: torch.nn.Module, heads: dict[int, list[int]]) -> None:
     layers = prunable_layers(model)
     numbers = {}
     for i, positions in heads.items():
-        remaining = sorted(set(range(model.config.num_attention_heads)) - layers[i].attention.pruned_heads)
         if positions:
+            remaining = sorted(set(range(model.config.num_attention_heads)) - layers[i].attention.pruned_heads)
             numbers[i] = [remaining[p] for p in positions]
-    model.prune_heads(numbers)
+    if numbers:  # transformers 5 has no prune_heads; pruning only layers and neurons never calls it
+        model.prune_heads(numbers)
 
 
 def prune_neurons(model: torch.nn.Module, gone: Sequence[Sequence[int]]) -> None:
@@ -274,6 +276,8 @@ def _load(config: PruneConfig) -> tuple[torch.nn.Module, str]:
         raise CompressError("prune needs --model, the fine-tuned checkpoint directory to prune")
     model, source = load_fine_tuned(config.model, "model", config)
     prunable_layers(model, f"model {config.model}")
+    if config.head_ratio or config.heads:
+        check_head_pruning(model)
     return model, source
 
 
@@ -343,7 +347,8 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     metrics = {"eval": final["eval"], "eval_before": before["eval"], "eval_pruned": final["eval_pruned"],
                "parameters_before": before["parameters"], "parameters_after": final["parameters"],
                "layers_kept": final["layers_kept"], "heads_kept": final["heads_kept"],
-               "ffn_neurons_kept": final["ffn_neurons_kept"], "pruned_heads": model.config.pruned_heads,
+               "ffn_neurons_kept": final["ffn_neurons_kept"],
+               "pruned_heads": getattr(model.config, "pruned_heads", {}),
                "teacher": teacher,
                "train_examples": originals, "augmented_examples": len(train_data) - originals,
                "eval_examples": len(eval_data), "schedule": history}

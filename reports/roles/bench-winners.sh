@@ -7,9 +7,12 @@
 set -euo pipefail
 export COMPRESS_DATA_DIR=${COMPRESS_DATA_DIR:-../shared/datasets}
 for task in "$@"; do
+  # The budget only labels the verdict column: 1.5 points on BANKING77 and RTE, 1.0 on SST-2 (the 2026-12-01
+  # SST-2 runs were made with 1.5 before this line; their verdicts are restated against 1.0 in README.md).
+  case $task in sst2) budget=1.0 ;; *) budget=1.5 ;; esac
   for run in 1 2 3; do
     compress bench artifacts/roles/$task-teacher artifacts/roles/$task-winner --names teacher winner \
-      --roles validation test --budget 1.5 --threads 2 --batch-sizes 1 --lengths 128 --real-batch-sizes 32 \
+      --roles validation test --budget $budget --threads 2 --batch-sizes 1 --lengths 128 --real-batch-sizes 32 \
       --bucket --perturbations none --no-memory --ort-spinning -o reports/roles/$task-bench-run$run.json
   done
   python -m eval.repeats reports/roles/$task-bench-run{1,2,3}.json > reports/roles/$task-bench-summary.md

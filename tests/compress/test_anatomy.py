@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from compress.anatomy import (
+    check_head_pruning,
     encoder_layers,
     ffn_widths,
     head_counts,
@@ -53,6 +54,11 @@ def test_a_model_without_an_encoder_layer_list_is_refused_by_name():
 
     with pytest.raises(CompressError, match="the teacher is not a BERT-style encoder"):
         encoder_layers(Headless(), "the teacher")
+
+
+def test_head_pruning_without_transformers_prune_heads_is_one_line_naming_the_version_it_needs():
+    with pytest.raises(CompressError, match=r"head pruning needs transformers 4\.57 \(this is [0-9.]+,"):
+        check_head_pruning(torch.nn.Linear(2, 2))
 
 
 def test_a_checkpoint_without_a_classification_head_is_refused(tmp_path, base):

@@ -59,7 +59,7 @@ def test_output_has_weights_config_with_labels_tokenizer_and_metrics(trained_tin
     assert config["id2label"] == {"0": "negative", "1": "positive"}
     assert config["label2id"] == {"negative": 0, "positive": 1}
     assert config["num_hidden_layers"] == 2
-    for name in ("model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "metrics.json",
+    for name in ("model.safetensors", "tokenizer.json", "tokenizer_config.json", "metrics.json",
                  "manifest.json"):
         assert (trained_tiny_bert / name).is_file(), name
     assert not list(trained_tiny_bert.glob("*.bin"))

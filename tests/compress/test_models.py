@@ -40,6 +40,23 @@ def test_a_cached_hub_id_resolves_to_its_snapshot_with_the_hub_unreachable(hub_c
     assert load_classifier("org/tiny").config.num_hidden_layers == 2
 
 
+def test_a_hub_that_raises_when_offline_falls_back_to_the_cache(hub_cache, monkeypatch):
+    """huggingface_hub 1.x raises OfflineModeIsEnabled (a ConnectionError) where 0.x fell back to the cache."""
+    import huggingface_hub
+
+    real, calls = huggingface_hub.snapshot_download, []
+
+    def offline(*args, local_files_only=False, **kwargs):
+        calls.append(local_files_only)
+        if not local_files_only:
+            raise ConnectionError("offline mode is enabled")
+        return real(*args, local_files_only=True, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    assert resolve_model("org/tiny", revision=COMMIT) == str(hub_cache)
+    assert calls == [False, True]
+
+
 @pytest.mark.parametrize("name, revision", [("org/other", None), ("org/tiny", "v2")])
 def test_an_uncached_hub_model_or_revision_is_one_error_line(hub_cache, name, revision):
     with pytest.raises(CompressError) as error:
@@ -64,7 +81,8 @@ def test_every_command_that_takes_a_model_takes_a_hub_id_and_revision(hub_cache,
 def pickled_copy(tiny_bert, directory):
     """tiny_bert saved as pytorch_model.bin only."""
     model = load_classifier(tiny_bert)
-    model.save_pretrained(directory, safe_serialization=False)
+    model.config.save_pretrained(directory)
+    torch.save(model.state_dict(), directory / "pytorch_model.bin")
     assert (directory / "pytorch_model.bin").exists() and not list(directory.glob("*.safetensors"))
     return directory
 

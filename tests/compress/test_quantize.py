@@ -145,7 +145,7 @@ def test_dynamic_default_quantizes_every_weight_matmul_and_embedding_and_scores_
     assert metrics["accuracy_drop_points"] == pytest.approx(
         100 * (metrics["source"]["accuracy"] - metrics["quantized"]["accuracy"]))
     assert metrics["scheme"]["static"] is False and metrics["scheme"]["per_channel"] is True
-    assert {"config.json", "tokenizer.json", "vocab.txt"} <= {p.name for p in out.iterdir()}
+    assert {"config.json", "tokenizer.json", "tokenizer_config.json"} <= {p.name for p in out.iterdir()}
 
 
 def test_four_bit_embeddings_shrink_the_tables_and_keep_matmuls_int8(tiny_onnx, tmp_path):
@@ -332,7 +332,8 @@ def test_guard_refuses_when_no_configuration_meets_the_budget(learned_onnx, agre
 def copy_companions(source, directory):
     directory.mkdir()
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copyfile(source / name, directory / name)
+        if (source / name).exists():  # transformers 5 writes no vocab.txt or special_tokens_map.json
+            shutil.copyfile(source / name, directory / name)
     return directory
 
 

@@ -1,0 +1,29 @@
+"""eval.served: every way of serving a directory is timed, each in its own process, against the session bench
+times, and the graph a default session runs is counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.served import WAYS, main, measure, time_one
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_each_way_serves_the_directory_and_is_timed(trained_tiny_onnx, way):
+    timed = time_one(way, trained_tiny_onnx, runs=3, warmup=1)
+    assert timed["runs"] == 3
+    assert 0 < timed["p50_ms"] <= timed["p90_ms"] <= timed["p99_ms"]
+
+
+def test_fresh_process_rounds_are_summarized_against_the_bench_session(trained_tiny_onnx, tmp_path, capsys):
+    result = measure(trained_tiny_onnx, rounds=1, runs=2)
+    assert list(result["ways"]) == list(WAYS)
+    for way in result["ways"].values():
+        low, high = way["p50_ms_range"]
+        assert len(way["rounds"]) == 1 and low == way["p50_ms_median"] == high
+    assert result["default_session_operators"].get("SkipLayerNormalization", 0) == 0
+
+    assert main([str(trained_tiny_onnx), "--rounds", "1", "--runs", "2", "-o", str(tmp_path / "served.json")]) == 0
+    table = capsys.readouterr().out
+    assert "| bench |" in table and "| 1.00x |" in table and "0 SkipLayerNormalization" in table
+    assert (tmp_path / "served.json").exists()
