@@ -50,11 +50,12 @@ def prunable_layers(model: torch.nn.Module, name: str = "the model") -> torch.nn
     return layers
 
 
-def check_head_pruning(model: torch.nn.Module) -> None:
-    """Removed heads reload from config.pruned_heads, which transformers 5 dropped together with prune_heads."""
-    if not hasattr(model, "prune_heads"):
-        import transformers
+def check_head_pruning(model: torch.nn.Module | None = None) -> None:
+    """Removed heads reload from config.pruned_heads, which transformers 5 dropped together with prune_heads;
+    without `model`, checks the installed transformers."""
+    import transformers
 
+    if not hasattr(model if model is not None else transformers.PreTrainedModel, "prune_heads"):
         raise CompressError(f"head pruning needs transformers 4.57 (this is {transformers.__version__}, which can "
                             "neither remove heads nor reload a head-pruned checkpoint); layers, FFN neurons and "
                             "vocabulary prune on any version")

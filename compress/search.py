@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from compress import candidates
+from compress.anatomy import check_head_pruning
 from compress.api import callable_stage
 from compress.artifacts import atomic_output_dir, check_output_dir, hash_path
 from compress.candidates import Candidate
@@ -108,10 +109,15 @@ def check_settings(config: SearchConfig) -> None:
     if config.model is None:
         raise CompressError("search needs --model, the fine-tuned checkpoint directory to compress")
     ratios = len({r for r in config.prune_ratios if r > 0})
+    if ratios:
+        try:
+            check_head_pruning()
+        except CompressError as exc:
+            raise CompressError(f"{exc}; --prune-ratios 0 searches without pruning") from None
     for flag, values in (("--recovery-epochs", config.recovery_epochs),
                          ("--recovery-hidden-weight", config.recovery_hidden_weight),
                          ("--recovery-augment", config.recovery_augment)):
-        if len(values) not in (1, ratios):
+        if ratios and len(values) not in (1, ratios):
             raise CompressError(f"{flag} takes one value or one per pruning ratio ({ratios}), got {len(values)}")
 
 

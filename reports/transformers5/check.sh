@@ -43,3 +43,5 @@ step "bench" bench "$run/teacher" "$run/int8" --names teacher int8 "${scored[@]}
 printf '{"text": "it was great"}\n{"text": "it was awful"}\n' > "$run/texts.jsonl"
 step "predict" predict --model "$run/int8" --data "$run/texts.jsonl" -o "$run/predictions.jsonl"
 step "search" search --model "$run/teacher" "${data[@]}" --time-budget 2 --workdir "$run/search" -o "$run/winner"
+step "search --prune-ratios 0" search --model "$run/teacher" "${data[@]}" --prune-ratios 0 --time-budget 1 \
+  --student-layers 1 --final-seconds 0.5 --no-scorecard --workdir "$run/search0" -o "$run/winner0"
