@@ -48,13 +48,7 @@ from compress.losses import DistillLoss, LossWeights
 from compress.metrics import Metric
 from compress.models import LoadSettings, load_classifier, load_tokenizer
 from compress.roles import load_roles, resolve_data
-from compress.training import (
-    LossFn,
-    TrainConfig,
-    cross_entropy_loss,
-    save_trained,
-    train,
-)
+from compress.training import LossFn, TrainConfig, cross_entropy_loss, save_trained, train
 from compress.vocabulary import shrink_vocabulary
 
 

@@ -22,12 +22,7 @@ from typing import Any
 import numpy as np
 
 from compress.api import callable_stage
-from compress.artifacts import (
-    MANIFEST,
-    atomic_output_dir,
-    check_output_dir,
-    write_manifest,
-)
+from compress.artifacts import MANIFEST, atomic_output_dir, check_output_dir, write_manifest
 from compress.batching import Features, batches, featurize
 from compress.config import option, to_dict
 from compress.data import DataConfig, LabelSpace
@@ -232,11 +227,7 @@ def _targets(graph, scheme: Scheme, file_name: str) -> dict[str, str]:
     Dynamic mode has no int8 Gemm: ONNX Runtime splits a plain Gemm into NAME_MatMul and NAME_Add and
     quantizes the MatMul, so that is the name a Gemm target has there.
     """
-    from onnxruntime.quantization.registry import (
-        IntegerOpsRegistry,
-        QDQRegistry,
-        QLinearOpsRegistry,
-    )
+    from onnxruntime.quantization.registry import IntegerOpsRegistry, QDQRegistry, QLinearOpsRegistry
 
     known = set(IntegerOpsRegistry) | set(QLinearOpsRegistry) | set(QDQRegistry)
     unknown = [op for op in scheme.op_types if op not in known]
@@ -306,13 +297,7 @@ def _quantize(prepared: Path, output: Path, scheme: Scheme, nodes: list[str], ca
     """Quantize exactly `nodes` (never empty: ONNX Runtime reads an empty list as every node); `tables` names
     the embedding Gathers among the targets."""
     import onnx
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_dynamic,
-        quantize_static,
-    )
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     if not scheme.static:
         four_bit = [n for n in nodes if n in tables] if scheme.embedding_bits == 4 else []
@@ -355,10 +340,7 @@ def _blockwise_4bit(prepared: Path, tables: list[str], output: Path) -> Path:
     root = logging.getLogger()
     level = root.level
     # Importing it configures the root logger at INFO, after which every quantizer logs each tensor.
-    from onnxruntime.quantization.matmul_nbits_quantizer import (
-        DefaultWeightOnlyQuantConfig,
-        MatMulNBitsQuantizer,
-    )
+    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
     root.setLevel(level)
 
     config = DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=True, op_types_to_quantize=("Gather",),

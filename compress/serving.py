@@ -55,7 +55,7 @@ class Classifier:
 
             if threads:
                 torch.set_num_threads(threads)
-            self._model = load_classifier(resolve_model(str(self.path), allow_pickle), None, allow_pickle).eval()
+            self._model = load_classifier(str(self.path), None, allow_pickle).eval()
 
     @property
     def pad_id(self) -> int:

@@ -18,17 +18,7 @@ from compress.onnx_model import is_onnx_model, onnx_file
 from compress.paths import portable_path
 from compress.roles import load_roles, resolve_data
 from compress.serving import model_dir
-from eval import (
-    accuracy,
-    calibration,
-    fidelity,
-    latency,
-    machine,
-    memory,
-    paired,
-    record,
-    robustness,
-)
+from eval import accuracy, calibration, fidelity, latency, machine, memory, paired, record, robustness
 from eval.runners import VariantSpec, open_runner
 
 # Phased runs alternate PyTorch and ONNX blocks this many times, so a change in the machine's speed during

@@ -1,8 +1,9 @@
 """Served speed: how fast users get a model directory at batch 1 x 128 tokens, each way in its own fresh process,
 interleaved over rounds, against the session `compress bench` times (its threads, spinning on, as in the
 headline runs): a plain onnxruntime.InferenceSession with default options, Optimum's
-ORTModelForSequenceClassification, a transformers text-classification pipeline over it (padding to 128 tokens), and
-compress.load (the last two tokenizing the text; compress.load pads only to the text's length, as it serves). Also the operator counts of the graph a default session runs.
+ORTModelForSequenceClassification, a transformers text-classification pipeline over it (padding to 128 tokens),
+and compress.load (the last two tokenizing the text; compress.load pads only to the text's length, as it serves).
+Also the operator counts of the graph a default session runs.
 
     python -m eval.served MODEL_DIR [--rounds 3] [--runs 300] [-o served.json]
 """
@@ -45,14 +46,14 @@ def _served(way: str, directory: Path) -> Callable[[], Any]:
         from compress.onnx_model import session
         from eval.machine import physical_cores
 
-        measured = session(model_file, threads=physical_cores(), spinning=True)
-        return lambda: measured.run(None, {i.name: inputs[i.name] for i in measured.get_inputs()})
-    if way == "session":
+        runner = session(model_file, threads=physical_cores(), spinning=True)
+    elif way == "session":
         import onnxruntime as ort
 
-        session = ort.InferenceSession(model_file, providers=["CPUExecutionProvider"])
-        feed = {i.name: inputs[i.name] for i in session.get_inputs()}
-        return lambda: session.run(None, feed)
+        runner = ort.InferenceSession(model_file, providers=["CPUExecutionProvider"])
+    if way in ("bench", "session"):
+        feed = {i.name: inputs[i.name] for i in runner.get_inputs()}
+        return lambda: runner.run(None, feed)
     if way == "compress":
         from compress.serving import load
 
@@ -86,7 +87,8 @@ def time_one(way: str, directory: Path, runs: int, warmup: int = 20) -> dict[str
     return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "runs": runs}
 
 
-def default_session_operators(directory: Path) -> dict[str, int]:
+def default_session_operators(directory: Path) -> collections.Counter:
+    """Operator counts of the graph a plain InferenceSession with default options ends up running."""
     import onnx
     import onnxruntime as ort
 
@@ -94,7 +96,7 @@ def default_session_operators(directory: Path) -> dict[str, int]:
         options = ort.SessionOptions()
         options.optimized_model_filepath = str(Path(tmp) / "served.onnx")
         ort.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
-        return dict(collections.Counter(n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node))
+        return collections.Counter(n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node)
 
 
 def measure(directory: Path, rounds: int, runs: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from compress.data import load_split
 from compress.errors import CompressError
 from compress.export import ExportConfig, export
 from compress.models import load_classifier, load_tokenizer
+from eval.served import default_session_operators
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PARITY = ["--max-eval-examples", "40", "--parity-batch-sizes", "1", "16"]
@@ -179,16 +180,6 @@ def test_missing_model_option_is_an_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def default_session_operators(directory, tmp_path) -> dict[str, int]:
-    """Operator counts of the graph a plain InferenceSession with default options ends up running."""
-    import collections
-
-    options = ort.SessionOptions()
-    options.optimized_model_filepath = str(tmp_path / "as-served.onnx")
-    ort.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
-    return collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "as-served.onnx")).graph.node)
-
-
 @pytest.mark.parametrize("extra", [[], ["--optimize"]])
 def test_a_default_session_serves_the_residual_layer_norms_unfused(tiny_bert, tmp_path, extra):
     out = tmp_path / "onnx"
@@ -196,7 +187,7 @@ def test_a_default_session_serves_the_residual_layer_norms_unfused(tiny_bert, tm
     manifest_metrics = manifest(out)["metrics"]
     assert manifest_metrics["residual_sums"] == 5, "two residual LayerNorms in each of 2 layers, and the embeddings'"
     assert manifest_metrics["parity"]["served"]["max_abs_diff"] < 1e-4
-    served = default_session_operators(out, tmp_path)
+    served = default_session_operators(out)
     assert served["SkipLayerNormalization"] == 0 and served["Sum"] == 5
 
 
@@ -205,4 +196,4 @@ def test_with_fused_skip_layer_norms_a_default_session_runs_them(tiny_bert, tmp_
     assert main(["export", "--model", str(tiny_bert), "-o", str(out), *PARITY, "--optimize",
                  "--fuse-skip-layer-norm"]) == 0
     assert "residual_sums" not in manifest(out)["metrics"]
-    assert default_session_operators(out, tmp_path)["SkipLayerNormalization"] == 4
+    assert default_session_operators(out)["SkipLayerNormalization"] == 4
