@@ -1,53 +1,119 @@
-"""Where a fine-tuned encoder classifier keeps its parts: the encoder layers and, inside each, the attention
-projections and FFN that pruning slices. Stages reach into a model only through these functions, so the
-knowledge of a model's module names lives here and nowhere else."""
+"""Where a fine-tuned encoder classifier keeps its parts, per architecture: the encoder layers and, inside each,
+the attention projections and FFN that pruning slices, the inputs the model takes and the attention
+implementation it can run. Stages reach into a model only through this module, so the knowledge of each
+architecture's module names lives here and nowhere else.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
 import torch
 
 from compress.errors import CompressError
-from compress.models import LoadSettings, load_classifier
-
-# The modules of a layer that head and FFN pruning slice, as BERT names them.
-PRUNABLE = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-            "intermediate.dense", "output.dense")
 
 
-def load_fine_tuned(path: str, role: str, settings: LoadSettings,
-                    attn_implementation: str = "sdpa") -> tuple[torch.nn.Module, str]:
-    """(classifier, its local directory) from a fine-tuned checkpoint directory or hub id; `role` names it in
-    errors."""
-    try:
-        source = settings.resolve(path)
-    except CompressError as exc:
-        raise CompressError(f"{role}: {exc}") from None
-    model = load_classifier(source, None, settings.allow_pickle, attn_implementation)
-    if not any(a.endswith("ForSequenceClassification") for a in model.config.architectures or []):
-        raise CompressError(f"{role} {path} has no classification head; fine-tune it first")
-    return model, source
+@dataclass(frozen=True)
+class Layout:
+    """One architecture's module paths: `layers` under the base model, the rest under one encoder layer."""
+
+    name: str
+    inputs: tuple[str, ...]
+    layers: str = "encoder.layer"
+    query: str = "attention.self.query"
+    key: str = "attention.self.key"
+    value: str = "attention.self.value"
+    attention_out: str = "attention.output.dense"
+    ffn_in: str = "intermediate.dense"
+    ffn_out: str = "output.dense"
+    heads: str = "attention.self.num_attention_heads"  # the live head count, which prune_heads lowers
+    pruned_heads: str = "attention.pruned_heads"  # the set prune_heads keeps, in unpruned numbering
+    attention_dropout: str = "attention.self.dropout"  # applied to the attention probabilities
+    ffn_config: str = "intermediate_size"
+    sdpa: bool = True
+
+    def attention(self, wanted: str | None) -> str | None:
+        """`wanted` if the architecture has it; SDPA falls back to eager (same results, slower) where it has none."""
+        return "eager" if wanted == "sdpa" and not self.sdpa else wanted
+
+    def part(self, layer: torch.nn.Module, role: str) -> Any:
+        owner, _, attribute = getattr(self, role).rpartition(".")
+        return getattr(layer.get_submodule(owner) if owner else layer, attribute)
+
+    def replace(self, layer: torch.nn.Module, role: str, module: torch.nn.Module) -> None:
+        owner, _, attribute = getattr(self, role).rpartition(".")
+        setattr(layer.get_submodule(owner) if owner else layer, attribute, module)
+
+
+_WITH_SEGMENTS = ("input_ids", "attention_mask", "token_type_ids")
+# RoBERTa and XLM-R have one token type: their tokenizers send none, and a pair's second segment would be out of range.
+_WITHOUT_SEGMENTS = ("input_ids", "attention_mask")
+LAYOUTS = {
+    "bert": Layout("BERT", _WITH_SEGMENTS),
+    "roberta": Layout("RoBERTa", _WITHOUT_SEGMENTS),
+    "xlm-roberta": Layout("XLM-RoBERTa", _WITHOUT_SEGMENTS),
+    # transformers 4.57's ELECTRA has no scaled_dot_product_attention path.
+    "electra": Layout("ELECTRA", _WITH_SEGMENTS, sdpa=False),
+    "distilbert": Layout("DistilBERT", _WITHOUT_SEGMENTS, layers="transformer.layer", query="attention.q_lin",
+                         key="attention.k_lin", value="attention.v_lin", attention_out="attention.out_lin",
+                         ffn_in="ffn.lin1", ffn_out="ffn.lin2", heads="attention.n_heads",
+                         attention_dropout="attention.dropout", ffn_config="hidden_dim"),
+}
+SUPPORTED = ", ".join(layout.name for layout in LAYOUTS.values())
+
+
+def layout_of(model_or_config: Any, name: str = "the model") -> Layout:
+    """The layout of a model, its config, or a config.json's dict; one line naming the supported ones otherwise."""
+    config = getattr(model_or_config, "config", model_or_config)
+    model_type = config.get("model_type") if isinstance(config, dict) else getattr(config, "model_type", None)
+    if model_type not in LAYOUTS:
+        raise CompressError(f"{name} is a {model_type or 'model of unknown type'}, which compress does not support; "
+                            f"it supports {SUPPORTED}")
+    return LAYOUTS[model_type]
+
+
+def input_names(model_or_config: Any) -> tuple[str, ...]:
+    return layout_of(model_or_config).inputs
 
 
 def encoder_layers(model: torch.nn.Module, name: str = "the model") -> torch.nn.ModuleList:
-    layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
+    layers = model.base_model.get_submodule(layout_of(model, name).layers)
     if not isinstance(layers, torch.nn.ModuleList):
-        raise CompressError(f"{name} is not a BERT-style encoder (no encoder.layer list); BERT, RoBERTa, ELECTRA "
-                            "and their kin have one")
+        raise CompressError(f"{name} has no list of encoder layers where its architecture keeps one")
     return layers
 
 
-def prunable_layers(model: torch.nn.Module, name: str = "the model") -> torch.nn.ModuleList:
-    """The encoder layers, checked to have BERT's attention and FFN modules, which pruning slices."""
-    layers = encoder_layers(model, name)
-    names = {n for n, _ in layers[0].named_modules()}
-    missing = [n for n in PRUNABLE if n not in names]
-    if missing:
-        raise CompressError(f"{name} does not have BERT's layer modules ({', '.join(missing)} missing); pruning "
-                            "supports BERT, RoBERTa, ELECTRA and their kin")
-    return layers
+class Block:
+    """One encoder layer's parts by role, whatever its architecture calls them."""
+
+    def __init__(self, layer: torch.nn.Module, layout: Layout):
+        self.layer, self.layout = layer, layout
+
+    def __getattr__(self, role: str) -> Any:
+        if role in ("layer", "layout"):
+            raise AttributeError(role)
+        return self.layout.part(self.layer, role)
+
+    @property
+    def head_size(self) -> int:
+        return self.attention_out.in_features // self.heads
+
+    def set_ffn(self, ffn_in: torch.nn.Linear, ffn_out: torch.nn.Linear) -> None:
+        self.layout.replace(self.layer, "ffn_in", ffn_in)
+        self.layout.replace(self.layer, "ffn_out", ffn_out)
+
+
+def prunable_layers(model: torch.nn.Module, name: str = "the model") -> list[Block]:
+    """The encoder layers as Blocks, checked to have the attention and FFN modules that pruning slices."""
+    layout = layout_of(model, name)
+    blocks = [Block(layer, layout) for layer in encoder_layers(model, name)]
+    for role in ("query", "key", "value", "attention_out", "ffn_in", "ffn_out"):
+        if not all(isinstance(getattr(b, role), torch.nn.Linear) for b in blocks):
+            raise CompressError(f"{name}'s layers lack the {role.replace('_', ' ')} projection where "
+                                f"{layout.name} keeps it ({getattr(layout, role)})")
+    return blocks
 
 
 def check_head_pruning(model: torch.nn.Module | None = None) -> None:
@@ -68,8 +134,8 @@ def keep_layers(model: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Mo
     the weights, so the removed heads of a head-pruned model are renumbered with their layers.
     """
     kept = encoder_layers(model)
-    model.base_model.encoder.layer = torch.nn.ModuleList(kept[i] for i in layer_ids)
-    model.config.num_hidden_layers = len(layer_ids)
+    _set_layers(model, torch.nn.ModuleList(kept[i] for i in layer_ids))
+    model.config.num_hidden_layers = len(layer_ids)  # DistilBERT's config maps the name to n_layers
     pruned = getattr(model.config, "pruned_heads", None)  # None on transformers 5
     if pruned is not None:
         model.config.pruned_heads = {new: sorted(pruned[old]) for new, old in enumerate(layer_ids) if old in pruned}
@@ -79,30 +145,34 @@ def keep_layers(model: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Mo
 @contextlib.contextmanager
 def layer_removed(model: torch.nn.Module, index: int) -> Iterator[None]:
     """`model` without encoder layer `index` for the duration, its config untouched."""
-    encoder = model.base_model.encoder
     layers = encoder_layers(model)
-    encoder.layer = torch.nn.ModuleList(layer for i, layer in enumerate(layers) if i != index)
+    _set_layers(model, torch.nn.ModuleList(layer for i, layer in enumerate(layers) if i != index))
     try:
         yield
     finally:
-        encoder.layer = layers
+        _set_layers(model, layers)
+
+
+def _set_layers(model: torch.nn.Module, layers: torch.nn.ModuleList) -> None:
+    owner, _, attribute = layout_of(model).layers.rpartition(".")
+    setattr(model.base_model.get_submodule(owner), attribute, layers)
 
 
 @contextlib.contextmanager
-def head_masked(layer: torch.nn.Module, head: int) -> Iterator[None]:
-    """`layer` with one head's output zeroed where it enters the output projection.
+def head_masked(block: Block, head: int) -> Iterator[None]:
+    """`block` with one head's output zeroed where it enters the output projection.
 
     Not forward's head_mask: that must be one [layers, heads] tensor, which a model with different head
     counts per layer cannot give, and it sends SDPA attention down the slower eager path.
     """
-    size = layer.attention.self.attention_head_size
+    size = block.head_size
 
     def zero(module, args):
         context = args[0].clone()
         context[..., head * size:(head + 1) * size] = 0
         return (context, *args[1:])
 
-    handle = layer.attention.output.dense.register_forward_pre_hook(zero)
+    handle = block.attention_out.register_forward_pre_hook(zero)
     try:
         yield
     finally:
@@ -110,8 +180,37 @@ def head_masked(layer: torch.nn.Module, head: int) -> Iterator[None]:
 
 
 def head_counts(model: torch.nn.Module) -> list[int]:
-    return [layer.attention.self.num_attention_heads for layer in prunable_layers(model)]
+    return [block.heads for block in prunable_layers(model)]
 
 
 def ffn_widths(model: torch.nn.Module) -> list[int]:
-    return [layer.intermediate.dense.out_features for layer in prunable_layers(model)]
+    return [block.ffn_in.out_features for block in prunable_layers(model)]
+
+
+def prune_heads(model: torch.nn.Module, heads: dict[int, list[int]]) -> None:
+    """Remove heads given by their current position in each layer.
+
+    transformers numbers heads as in the unpruned layer, config.pruned_heads included, so positions in
+    a layer that has lost heads before are mapped back to those numbers.
+    """
+    layers = prunable_layers(model)
+    numbers = {}
+    for i, positions in heads.items():
+        if positions:
+            remaining = sorted(set(range(model.config.num_attention_heads)) - layers[i].pruned_heads)
+            numbers[i] = [remaining[p] for p in positions]
+    if numbers:  # transformers 5 has no prune_heads; pruning only layers and neurons never calls it
+        model.prune_heads(numbers)
+
+
+def prune_neurons(model: torch.nn.Module, gone: Sequence[Sequence[int]]) -> None:
+    """Remove FFN intermediate neurons by position, one list per layer, all of the same length."""
+    from transformers.pytorch_utils import prune_linear_layer
+
+    if len({len(positions) for positions in gone}) != 1:
+        raise ValueError("every layer must lose as many FFN neurons: the config has one intermediate_size")
+    blocks = prunable_layers(model)
+    for block, positions in zip(blocks, gone):
+        keep = torch.tensor(sorted(set(range(block.ffn_in.out_features)) - set(positions)))
+        block.set_ffn(prune_linear_layer(block.ffn_in, keep), prune_linear_layer(block.ffn_out, keep, dim=1))
+    setattr(model.config, blocks[0].layout.ffn_config, len(keep))

@@ -23,7 +23,7 @@ from compress.paths import portable_path
 
 MANIFEST = "manifest.json"
 _LIBRARIES = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-gpu",
-              "accelerate", "datasets", "numpy")
+              "accelerate", "datasets", "numpy", "torch-pruning")
 
 
 def check_output_dir(path: Path, overwrite: bool) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import torch
 
-from compress.anatomy import encoder_layers, keep_layers, load_fine_tuned
+from compress.anatomy import encoder_layers, keep_layers, prunable_layers
 from compress.api import callable_stage
 from compress.artifacts import check_output_dir
 from compress.augment import AugmentConfig, augment_for, teacher_labelled
@@ -32,7 +32,7 @@ from compress.errors import CompressError
 from compress.inference import evaluate, predict_logits
 from compress.losses import DistillLoss, LossWeights
 from compress.metrics import Metric
-from compress.models import LoadSettings, load_tokenizer
+from compress.models import LoadSettings, load_fine_tuned, load_tokenizer
 from compress.roles import load_roles, resolve_data
 from compress.training import TrainConfig, save_trained, train
 
@@ -109,7 +109,7 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     teacher, source = load_teacher(config, attention=bool(weights["attention"]))
     teacher_layers = encoder_layers(teacher, f"teacher {config.teacher}")
     layer_ids = choose_layer_ids(config, len(teacher_layers))
-    tokenizer = load_tokenizer(source)
+    tokenizer = load_tokenizer(source, teacher.config.vocab_size)
     config = resolve_data(config, config.teacher)
     roles = load_roles(config)
     train_data, eval_data = roles.train, roles.validation
@@ -123,7 +123,7 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     student = build_student(teacher, layer_ids)
     if weights["attention"]:
         # HF returns attention probabilities after dropout, which would no longer be distributions.
-        student.base_model.encoder.layer[-1].attention.self.dropout.p = 0.0
+        prunable_layers(student)[-1].attention_dropout.p = 0.0
     device = PartialState().device
     teacher.eval().requires_grad_(False).to(device)
     pad_id = tokenizer.pad_token_id

@@ -74,9 +74,9 @@ def export(config: ExportConfig, output_dir: str | Path, overwrite: bool = False
         raise CompressError("--parity-batch-sizes must list at least one batch size")
     config = resolve_data(config, config.model)
     source = config.resolve(config.model)
-    tokenizer = load_tokenizer(source)
     # Eager attention: ONNX Runtime's attention fusion was only seen to match the eager MatMul/Softmax graph.
     model = load_classifier(source, allow_pickle=config.allow_pickle, attn_implementation="eager").eval()
+    tokenizer = load_tokenizer(source, model.config.vocab_size)
     roles = load_roles(config)
     features = _parity_features(roles.validation, config, tokenizer)
     pad_id = tokenizer.pad_token_id
@@ -115,7 +115,7 @@ def _parity_features(data: LabelledText, config: ExportConfig, tokenizer) -> Fea
 
 def _export_graph(model: torch.nn.Module, tokenizer, features: Features, file: Path, opset: int) -> list[str]:
     """Trace `model` to `file` with dynamic batch and sequence axes; returns the graph's input names."""
-    sample = model_inputs(next(iter(loader(features, tokenizer.pad_token_id, batch_size=2))))
+    sample = model_inputs(next(iter(loader(features, tokenizer.pad_token_id, batch_size=2))), model)
     # Positional arguments in forward()'s order, because the legacy exporter names graph inputs by position.
     names = [p for p in inspect.signature(model.forward).parameters if p in sample]
     axes = {name: {0: "batch", 1: "sequence"} for name in names} | {"logits": {0: "batch"}}

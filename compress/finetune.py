@@ -33,8 +33,8 @@ def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = F
     roles = load_roles(config)
     labels = roles.labels
     source = config.resolve(config.model)
-    tokenizer = load_tokenizer(source)
     model = load_classifier(source, labels, config.allow_pickle)
+    tokenizer = load_tokenizer(source, model.config.vocab_size)
     train_features = featurize(tokenizer, roles.train, labels, config.max_length)
     eval_features = featurize(tokenizer, roles.validation, labels, config.max_length)
     result = train(model, train_features, eval_features, tokenizer.pad_token_id, config, description="finetune",

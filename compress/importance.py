@@ -48,16 +48,20 @@ def importance(model: torch.nn.Module, method: str, batches: Iterable[dict[str, 
     raise CompressError(f"importance must be one of {', '.join(METHODS)}, got {method!r}")
 
 
+def lowest(scores: torch.Tensor, count: int) -> list[int]:
+    """Positions of the `count` lowest scores; ties go to the earlier position, so runs repeat exactly."""
+    return torch.argsort(scores, stable=True)[:max(count, 0)].tolist()
+
+
 @torch.no_grad()
 def magnitude(model: torch.nn.Module) -> Scores:
     heads, neurons = [], []
-    for layer in prunable_layers(model):
-        attention = layer.attention.self
-        n = attention.num_attention_heads
-        qkv = sum(m.weight.view(n, -1).pow(2).sum(1) for m in (attention.query, attention.key, attention.value))
-        out = layer.attention.output.dense.weight.view(-1, n, attention.attention_head_size).pow(2).sum((0, 2))
+    for block in prunable_layers(model):
+        n = block.heads
+        qkv = sum(m.weight.view(n, -1).pow(2).sum(1) for m in (block.query, block.key, block.value))
+        out = block.attention_out.weight.view(-1, n, block.head_size).pow(2).sum((0, 2))
         heads.append((qkv + out).sqrt())
-        neurons.append((layer.intermediate.dense.weight.pow(2).sum(1) + layer.output.dense.weight.pow(2).sum(0)).sqrt())
+        neurons.append((block.ffn_in.weight.pow(2).sum(1) + block.ffn_out.weight.pow(2).sum(0)).sqrt())
     # Norms say nothing about a layer's effect; the sum of its parts at least follows what pruning left of it.
     return Scores(heads, neurons, torch.stack([h.sum() + n.sum() for h, n in zip(heads, neurons)]))
 
@@ -66,9 +70,9 @@ def taylor(model: torch.nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -
     layers = prunable_layers(model)
     # A head's or neuron's only way into the residual stream is its slice of the output projection, so
     # gradient x weight summed over that slice is exactly the loss gradient of a mask on the structure.
-    projections = [(layer.attention.output.dense.weight, layer.output.dense.weight) for layer in layers]
-    heads = [torch.zeros(layer.attention.self.num_attention_heads) for layer in layers]
-    neurons = [torch.zeros(layer.intermediate.dense.out_features) for layer in layers]
+    projections = [(block.attention_out.weight, block.ffn_out.weight) for block in layers]
+    heads = [torch.zeros(block.heads) for block in layers]
+    neurons = [torch.zeros(block.ffn_in.out_features) for block in layers]
     layer_scores = torch.zeros(len(layers))
     device = next(model.parameters()).device
     trainable = [p.requires_grad for p in model.parameters()]
@@ -82,7 +86,7 @@ def taylor(model: torch.nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -
     seen = 0
     try:
         for batch in batches:
-            out = model(**{k: v.to(device) for k, v in model_inputs(batch).items()}, output_hidden_states=True)
+            out = model(**{k: v.to(device) for k, v in model_inputs(batch, model).items()}, output_hidden_states=True)
             states = out.hidden_states
             for state in states[1:]:
                 state.retain_grad()

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from compress.batching import MODEL_INPUTS, Features, grouped, pad_batch
+from compress.anatomy import input_names
+from compress.batching import Features, grouped, pad_batch
 from compress.metrics import Metric, classification_metrics
 
 
@@ -28,8 +29,11 @@ def loader(features: Features, pad_id: int, batch_size: int, seed: int = 0, shuf
                       collate_fn=Collator(features, pad_id))
 
 
-def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
+def model_inputs(batch: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors of `batch` that `model`'s architecture takes (a BERT tokenizer's token_type_ids reach no
+    DistilBERT)."""
+    names = input_names(model)
+    return {k: v for k, v in batch.items() if k in names}
 
 
 def is_main_process() -> bool:
@@ -53,7 +57,7 @@ def predict_logits(model: torch.nn.Module, features: Features, pad_id: int, batc
     batches = loader(features, pad_id, batch_size, shuffle=False)
     for batch in tqdm(batches, desc=progress, unit="batch", disable=progress is None or not is_main_process(),
                       dynamic_ncols=True):
-        logits = model(**{k: v.to(device) for k, v in model_inputs(batch).items()}).logits
+        logits = model(**{k: v.to(device) for k, v in model_inputs(batch, model).items()}).logits
         out[batch["idx"].numpy()] = logits.float().cpu().numpy()
     model.train(was_training)
     return out

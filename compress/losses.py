@@ -103,7 +103,7 @@ class DistillLoss:
         self.online = any(self.outputs.values()) or ("kd" in self.weights and teacher_logits is None)
 
     def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]):
-        inputs = model_inputs(batch)
+        inputs = model_inputs(batch, model)
         student = model(**inputs, **self.outputs)
         teacher = None
         if self.online:

@@ -90,7 +90,8 @@ def _from_hub(repo_id: str, revision: str | None, allow_pickle: bool) -> str:
         raise CompressError(f"model {at} cannot be fetched from the hub: {_first_line(exc)}") from None
 
 
-def load_tokenizer(name_or_path: str):
+def load_tokenizer(name_or_path: str, vocab_size: int | None = None):
+    """The checkpoint's fast tokenizer; with `vocab_size` (the model's), checked to produce no id beyond it."""
     from transformers import AutoTokenizer
 
     path = Path(name_or_path)
@@ -99,22 +100,31 @@ def load_tokenizer(name_or_path: str):
         raise CompressError(f"cannot load a tokenizer for {name_or_path} (are its tokenizer files there?): none of "
                             f"{', '.join(TOKENIZER_FILES)}")
     try:
-        return AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=False)
     except (OSError, ValueError, TypeError) as exc:  # a directory without tokenizer files gives TypeError
         raise CompressError(f"cannot load a tokenizer for {name_or_path} (are its tokenizer files there?): "
                             f"{_first_line(exc)}") from exc
+    if vocab_size is not None and len(tokenizer) > vocab_size:
+        raise CompressError(f"the tokenizer of {name_or_path} has {len(tokenizer)} tokens but the model embeds only "
+                            f"{vocab_size}: they do not belong together")
+    return tokenizer
 
 
 def load_classifier(name_or_path: str | os.PathLike | None, labels: LabelSpace | None = None,
                     allow_pickle: bool = False, attn_implementation: str | None = None):
-    """AutoModelForSequenceClassification from a checkpoint; a new head when `labels` differ from its own."""
+    """AutoModelForSequenceClassification from a checkpoint of a supported architecture; a new head when `labels`
+    differ from its own. SDPA attention falls back to eager for an architecture without it."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    # Imported here because anatomy needs torch, which loading a tokenizer for ONNX serving must not import.
+    from compress.anatomy import layout_of
 
     resolved = resolve_model(name_or_path, allow_pickle)
     try:
         config = AutoConfig.from_pretrained(resolved, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise CompressError(f"unknown model {name_or_path}: {_first_line(exc)}") from exc
+    attn_implementation = layout_of(config, f"model {name_or_path}").attention(attn_implementation)
     kwargs = {}
     if labels is not None:
         kwargs = {"num_labels": len(labels.names), "id2label": labels.id2label, "label2id": labels.label2id}
@@ -130,6 +140,19 @@ def load_classifier(name_or_path: str | os.PathLike | None, labels: LabelSpace |
     except (OSError, ValueError) as exc:
         raise CompressError(f"cannot load model {name_or_path}: {_first_line(exc)}") from exc
     return model
+
+
+def load_fine_tuned(path: str, role: str, settings: LoadSettings, attn_implementation: str = "sdpa"):
+    """(classifier, its local directory) from a fine-tuned checkpoint directory or hub id; `role` names it in
+    errors."""
+    try:
+        source = settings.resolve(path)
+        model = load_classifier(source, None, settings.allow_pickle, attn_implementation)
+    except CompressError as exc:
+        raise CompressError(f"{role}: {exc}") from None
+    if not any(a.endswith("ForSequenceClassification") for a in model.config.architectures or []):
+        raise CompressError(f"{role} {path} has no classification head; fine-tune it first")
+    return model, source
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,5 +1,5 @@
-"""Stage `prune`: remove attention heads, FFN intermediate neurons and whole encoder layers, least
-important first, then recover accuracy on the shared training loop. The hidden size stays.
+"""Stage `prune`: remove attention heads, FFN intermediate neurons, whole encoder layers and hidden channels
+(compress.width), least important first, then recover accuracy on the shared training loop.
 
 Each of `--steps` equal steps scores the current model (compress.importance), removes its share of the
 target and fine-tunes it with compress.training.train, distilling from a teacher when asked (the
@@ -27,14 +27,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from compress.anatomy import (
-    check_head_pruning,
-    ffn_widths,
-    head_counts,
-    keep_layers,
-    load_fine_tuned,
-    prunable_layers,
-)
+from compress.anatomy import (check_head_pruning, ffn_widths, head_counts, keep_layers, prunable_layers, prune_heads,
+                              prune_neurons)
 from compress.api import callable_stage
 from compress.artifacts import check_output_dir
 from compress.augment import AugmentConfig, augment_for, teacher_labelled
@@ -42,14 +36,15 @@ from compress.batching import Features, featurize
 from compress.config import option
 from compress.data import DataConfig, LabelledText, LabelSpace
 from compress.errors import CompressError
-from compress.importance import METHODS, Scores, importance
+from compress.importance import METHODS, Scores, importance, lowest
 from compress.inference import evaluate, is_main_process, loader, predict_logits
 from compress.losses import DistillLoss, LossWeights
 from compress.metrics import Metric
-from compress.models import LoadSettings, load_classifier, load_tokenizer
+from compress.models import LoadSettings, load_classifier, load_fine_tuned, load_tokenizer
 from compress.roles import load_roles, resolve_data
 from compress.training import LossFn, TrainConfig, cross_entropy_loss, save_trained, train
 from compress.vocabulary import shrink_vocabulary
+from compress.width import check_width, hidden_sizes, narrow
 
 
 @dataclass
@@ -85,6 +80,9 @@ class PruneConfig(LoadSettings, LossWeights, TrainConfig, DataConfig, AugmentCon
                                        "model (implies --distill); it may use its own tokenizer")
     vocabulary: bool = option(False, "also keep only the word pieces the training text uses, plus special tokens "
                                      "and single characters (no recovery needed)")
+    hidden_size: int | None = option(None, "narrow the hidden size to this multiple of the head size with "
+                                           "Torch-Pruning; each layer keeps hidden / head size heads",
+                                     interval="[1, inf)")
 
 
 def _flag(name: str) -> str:
@@ -92,7 +90,8 @@ def _flag(name: str) -> str:
 
 
 def prunes_structure(config: PruneConfig) -> bool:
-    return bool(config.head_ratio or config.heads or config.ffn_ratio or config.ffn_neurons or config.layers_to_drop)
+    return bool(config.head_ratio or config.heads or config.ffn_ratio or config.ffn_neurons or config.layers_to_drop
+                or config.hidden_size)
 
 
 def recovers(config: PruneConfig) -> bool:
@@ -105,22 +104,23 @@ def check_settings(config: PruneConfig) -> None:
     for ratio, count in (("head_ratio", "heads"), ("ffn_ratio", "ffn_neurons")):
         if getattr(config, ratio) is not None and getattr(config, count) is not None:
             raise CompressError(f"give {_flag(ratio)} or {_flag(count)}, not both")
+    if config.hidden_size and (config.head_ratio or config.heads):
+        raise CompressError("--hidden-size sets the heads too (hidden / head size per layer): drop --head-ratio and "
+                            "--heads")
     if not (prunes_structure(config) or config.vocabulary):
         raise CompressError("nothing to prune: give --head-ratio/--heads, --ffn-ratio/--ffn-neurons, "
-                            "--layers-to-drop or --vocabulary")
+                            "--layers-to-drop, --hidden-size or --vocabulary")
     if (config.distill or config.teacher) and not recovers(config):
         raise CompressError("--distill and --teacher act during recovery, which follows only the pruning of heads, "
                             "neurons or layers, and which --recovery-epochs 0 turns off")
     if config.augment and not (config.distill or config.teacher):
         raise CompressError("--augment labels its copies with a teacher's predictions: give --distill or --teacher")
+    if config.hidden_weight and config.hidden_size:
+        raise CompressError("--hidden-weight compares hidden states, which --hidden-size makes narrower than the "
+                            "teacher's: drop one")
     if config.hidden_weight and not (config.distill or config.teacher):
         raise CompressError("--hidden-weight matches the unpruned model while distilling: give --distill or --teacher")
     config.weights()
-
-
-def _lowest(scores: torch.Tensor, count: int) -> list[int]:
-    """Positions of the `count` lowest scores; ties go to the earlier position, so runs repeat exactly."""
-    return torch.argsort(scores, stable=True)[:max(count, 0)].tolist()
 
 
 def _shares(total: int, sizes: Sequence[int]) -> list[int]:
@@ -141,7 +141,7 @@ class Schedule:
         self.steps, self.scope = config.steps, config.scope
         self.layers = list(range(len(layers)))  # input-model index of each current layer
         self.input_heads = head_counts(model)
-        self.input_width = model.config.intermediate_size
+        self.input_width = ffn_widths(model)[0]
         self.drop = config.layers_to_drop
         final = len(layers) - self.drop
         if final < 1:
@@ -153,14 +153,18 @@ class Schedule:
                                 f"keeps a head, so at most {spare} can go")
         self.width_goal = (round(config.ffn_neurons / final) if config.ffn_neurons is not None
                            else round((config.ffn_ratio or 0.0) * self.input_width))
+        self.hidden = (hidden_sizes(model.config.hidden_size, config.hidden_size, layers[0].head_size, self.steps)
+                       if config.hidden_size else [])
         if self.width_goal >= self.input_width:
             raise CompressError(f"removing {self.width_goal} FFN neurons from each of the {final} layer(s) that stay "
                                 f"would leave none of their {self.input_width}")
 
-    def apply(self, model: torch.nn.Module, scores: Scores, step: int) -> None:
-        """Prune `model` in place to the goal of step `step` (counted from 1)."""
+    def apply(self, model: torch.nn.Module, scores: Scores, step: int,
+              batches: Sequence[dict[str, torch.Tensor]] = ()) -> None:
+        """Prune `model` in place to the goal of step `step` (counted from 1); width pruning ranks channels on
+        `batches`."""
         done = step / self.steps
-        gone = _lowest(scores.layers, round(self.drop * done) - (len(self.input_heads) - len(self.layers)))
+        gone = lowest(scores.layers, round(self.drop * done) - (len(self.input_heads) - len(self.layers)))
         if gone:
             kept = [i for i in range(len(self.layers)) if i not in gone]
             keep_layers(model, kept)
@@ -170,7 +174,9 @@ class Schedule:
         width = ffn_widths(model)[0]
         neurons = round(self.width_goal * done) - (self.input_width - width)
         if neurons > 0:
-            prune_neurons(model, [_lowest(s, neurons) for s in scores.neurons])
+            prune_neurons(model, [lowest(s, neurons) for s in scores.neurons])
+        if self.hidden and self.hidden[step - 1] < model.config.hidden_size:
+            narrow(model, self.hidden[step - 1], scores.heads, batches)
 
     def _heads(self, model: torch.nn.Module, scores: list[torch.Tensor], done: float) -> dict[int, list[int]]:
         current = head_counts(model)
@@ -178,7 +184,7 @@ class Schedule:
         want = self.head_count if self.head_count is not None else round(self.head_ratio * sum(start))
         goal = round(want * done)
         if self.scope == "layer":
-            return {i: _lowest(scores[i], min(share, start[i] - 1) - (start[i] - current[i]))
+            return {i: lowest(scores[i], min(share, start[i] - 1) - (start[i] - current[i]))
                     for i, share in enumerate(_shares(goal, start))}
         # Normalised per layer as in Michel et al. (2019): raw scores differ in scale between layers (on a
         # fine-tuned MiniLM-L6 the first layer's heads scored twice the fifth's), and a raw global ranking
@@ -196,38 +202,9 @@ class Schedule:
         return chosen
 
 
-def prune_heads(model: torch.nn.Module, heads: dict[int, list[int]]) -> None:
-    """Remove heads given by their current position in each layer.
-
-    transformers numbers heads as in the unpruned layer, config.pruned_heads included, so positions in
-    a layer that has lost heads before are mapped back to those numbers.
-    """
-    layers = prunable_layers(model)
-    numbers = {}
-    for i, positions in heads.items():
-        if positions:
-            remaining = sorted(set(range(model.config.num_attention_heads)) - layers[i].attention.pruned_heads)
-            numbers[i] = [remaining[p] for p in positions]
-    if numbers:  # transformers 5 has no prune_heads; pruning only layers and neurons never calls it
-        model.prune_heads(numbers)
-
-
-def prune_neurons(model: torch.nn.Module, gone: Sequence[Sequence[int]]) -> None:
-    """Remove FFN intermediate neurons by position, one list per layer, all of the same length."""
-    from transformers.pytorch_utils import prune_linear_layer
-
-    if len({len(positions) for positions in gone}) != 1:
-        raise ValueError("every layer must lose as many FFN neurons: the config has one intermediate_size")
-    for layer, positions in zip(prunable_layers(model), gone):
-        keep = torch.tensor(sorted(set(range(layer.intermediate.dense.out_features)) - set(positions)))
-        layer.intermediate.dense = prune_linear_layer(layer.intermediate.dense, keep)
-        layer.output.dense = prune_linear_layer(layer.output.dense, keep, dim=1)
-    model.config.intermediate_size = len(keep)
-
-
 def structure(model: torch.nn.Module) -> dict[str, Any]:
     return {"heads_kept": head_counts(model), "ffn_neurons_kept": ffn_widths(model),
-            "parameters": sum(p.numel() for p in model.parameters())}
+            "hidden_size": model.config.hidden_size, "parameters": sum(p.numel() for p in model.parameters())}
 
 
 def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: LabelledText, train_features: Features,
@@ -251,7 +228,7 @@ def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: Label
             theirs = ", ".join(teacher.config.id2label.values())
             raise CompressError(f"teacher {config.teacher} predicts labels {theirs}, the model {', '.join(labels.names)}")
         # The teacher reads the rows with its own tokenizer; its logits are matched to them by row.
-        tokenizer = load_tokenizer(source)
+        tokenizer = load_tokenizer(source, teacher.config.vocab_size)
         features, pad_id = featurize(tokenizer, train_data, labels, config.max_length), tokenizer.pad_token_id
         teacher.to(device)
     logits = predict_logits(teacher, features, pad_id, config.eval_batch_size, device, progress="teacher logits")
@@ -270,8 +247,10 @@ def _load(config: PruneConfig) -> tuple[torch.nn.Module, str]:
         raise CompressError("prune needs --model, the fine-tuned checkpoint directory to prune")
     model, source = load_fine_tuned(config.model, "model", config)
     prunable_layers(model, f"model {config.model}")
-    if config.head_ratio or config.heads:
+    if config.head_ratio or config.heads or config.hidden_size:
         check_head_pruning(model)
+    if config.hidden_size:
+        check_width(model, config.hidden_size)
     return model, source
 
 
@@ -285,7 +264,7 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     check_settings(config)
     model, source = _load(config)
     schedule = Schedule(config, model)
-    tokenizer = load_tokenizer(source)
+    tokenizer = load_tokenizer(source, model.config.vocab_size)
     config = resolve_data(config, config.model)
     roles = load_roles(config)
     train_data, eval_data = roles.train, roles.validation
@@ -316,13 +295,14 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     before = {"eval": score(), **structure(model)}
     history = []
     for step in range(1, config.steps + 1 if prunes_structure(config) else 1):
-        batches = ()
-        if config.importance == "taylor":
+        batches = []
+        if config.importance == "taylor" or config.hidden_size:
             shuffled = loader(task_rows, pad_id, config.batch_size, config.seed + step, shuffle=True)
             count = min(len(shuffled), config.importance_batches)
-            batches = tqdm(islice(shuffled, count), total=count, desc=f"importance {step}/{config.steps}",
-                           unit="batch", disable=not is_main_process(), dynamic_ncols=True)
-        schedule.apply(model, importance(model, config.importance, batches), step)
+            batches = list(tqdm(islice(shuffled, count), total=count, desc=f"importance {step}/{config.steps}",
+                                unit="batch", disable=not is_main_process(), dynamic_ncols=True))
+        scores = importance(model, config.importance, batches if config.importance == "taylor" else ())
+        schedule.apply(model, scores, step, batches)
         record = {"step": step, "layers_kept": list(schedule.layers), **structure(model), "eval_pruned": score()}
         if recovering:
             result = train(model, train_features, eval_features, pad_id,
@@ -341,7 +321,7 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     metrics = {"eval": final["eval"], "eval_before": before["eval"], "eval_pruned": final["eval_pruned"],
                "parameters_before": before["parameters"], "parameters_after": final["parameters"],
                "layers_kept": final["layers_kept"], "heads_kept": final["heads_kept"],
-               "ffn_neurons_kept": final["ffn_neurons_kept"],
+               "ffn_neurons_kept": final["ffn_neurons_kept"], "hidden_size": final["hidden_size"],
                "pruned_heads": getattr(model.config, "pruned_heads", {}),
                "teacher": teacher,
                "train_examples": originals, "augmented_examples": len(train_data) - originals,
@@ -349,7 +329,7 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     if config.vocabulary:
         pieces = len(tokenizer)
         tokenizer = shrink_vocabulary(model, tokenizer, texts)
-        eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
+        eval_features, pad_id = featurize(tokenizer, eval_data, labels, config.max_length), tokenizer.pad_token_id
         metrics.update(eval=score(), vocabulary_before=pieces, vocabulary_after=len(tokenizer),
                        parameters_after=structure(model)["parameters"])
         if is_main_process():

@@ -24,7 +24,6 @@ paired bootstrap interval. This module sits at the top with the CLI: it uses eva
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from compress import candidates
-from compress.anatomy import check_head_pruning
+from compress.anatomy import check_head_pruning, layout_of
 from compress.api import callable_stage
 from compress.artifacts import atomic_output_dir, check_output_dir, hash_path
 from compress.candidates import Candidate
@@ -157,9 +156,12 @@ def _int8(state: candidates.SearchState, name: str, onnx: str, fp32: Candidate, 
                                  chain[:-1] + [chain[-1] + " + fp32 fallback"])]
 
 
-def _model_config(path: str) -> dict[str, Any]:
-    """The HF config.json of a checkpoint: its depth and, for an unpruned one, its width."""
-    return json.loads((Path(resolve_model(path)) / "config.json").read_text())
+def _shape(path: str) -> tuple[int, int, int]:
+    """(layers, heads per layer, FFN width) of a checkpoint as its config gives them (for a pruned one: before)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(resolve_model(path))
+    return config.num_hidden_layers, config.num_attention_heads, getattr(config, layout_of(config).ffn_config)
 
 
 def expected_drop(drop: float, removed: int, removing: int) -> float:
@@ -200,7 +202,7 @@ def _students(state: candidates.SearchState) -> list[tuple[Candidate, list[Candi
     """Distilled students: the listed depths deepest first while they stay inside the budget (or before one
     whose extrapolated loss misses); when the deepest listed one misses, deeper ones up to the input model's."""
     config, found = state.config, []
-    layers = _model_config(config.model)["num_hidden_layers"]
+    layers = _shape(config.model)[0]
     listed = _depth_order(config, layers)
     for depth in listed:
         if found and not state.dry_run:
@@ -238,10 +240,9 @@ def _pruned(state: candidates.SearchState, source: Candidate, name: str) -> None
     """Each ratio continues from the previous one's output: the iterative schedule, with a candidate at
     every step and no step trained twice."""
     config = state.config
-    shape = (_model_config(source.path) if Path(source.path).exists()
-             else {**_model_config(config.model), "num_hidden_layers": state.depth[source.path]})  # dry run
-    layers, width = shape["num_hidden_layers"], shape["intermediate_size"]
-    heads = layers * shape["num_attention_heads"]
+    layers, per_layer, width = _shape(source.path if Path(source.path).exists() else config.model)
+    layers = state.depth.get(source.path, layers)  # a dry run's untrained student has the input model's width
+    heads = layers * per_layer
     previous, done = source, 0.0
     for i, ratio in enumerate(sorted({r for r in config.prune_ratios if r > 0})):
         label = f"{name}-prune{round(100 * ratio)}"

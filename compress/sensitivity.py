@@ -13,12 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from compress.anatomy import (
-    head_masked,
-    layer_removed,
-    load_fine_tuned,
-    prunable_layers,
-)
+from compress.anatomy import head_masked, layer_removed, prunable_layers
 from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
 from compress.batching import featurize
 from compress.config import option, to_dict
@@ -26,7 +21,7 @@ from compress.data import DataConfig, LabelSpace, data_location
 from compress.errors import CompressError
 from compress.inference import is_main_process, predict_logits
 from compress.metrics import Metric, classification_metrics
-from compress.models import LoadSettings, load_tokenizer
+from compress.models import LoadSettings, load_fine_tuned, load_tokenizer
 from compress.roles import load_roles, resolve_data
 
 SENSITIVITY = "sensitivity"
@@ -55,7 +50,7 @@ def analyze(config: AnalyzeConfig, output_dir: str | Path, overwrite: bool = Fal
         raise CompressError("analyze needs --model, the fine-tuned checkpoint directory to analyse")
     model, source = load_fine_tuned(config.model, "model", config)
     layers = prunable_layers(model, f"model {config.model}")
-    tokenizer = load_tokenizer(source)
+    tokenizer = load_tokenizer(source, model.config.vocab_size)
     config = resolve_data(config, config.model)
     labels = LabelSpace.from_id2label(model.config.id2label)
     roles = load_roles(config)
@@ -77,11 +72,11 @@ def analyze(config: AnalyzeConfig, output_dir: str | Path, overwrite: bool = Fal
         return {"accuracy": scores["accuracy"], "accuracy_drop_points": drop,
                 "loss_increase": round(scores["loss"] - base["loss"], 6)}
 
-    bar = tqdm(total=sum(layer.attention.self.num_attention_heads + 1 for layer in layers), desc="sensitivity",
+    bar = tqdm(total=sum(layer.heads + 1 for layer in layers), desc="sensitivity",
                unit="eval", disable=not is_main_process(), dynamic_ncols=True)
     heads, removed = [], []
     for i, layer in enumerate(layers):
-        for h in range(layer.attention.self.num_attention_heads):
+        for h in range(layer.heads):
             with head_masked(layer, h):
                 heads.append({"layer": i, "head": h, **change(score())})
             bar.update(1)

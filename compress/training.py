@@ -73,7 +73,7 @@ def seed_everything(seed: int) -> None:
 
 
 def cross_entropy_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]):
-    loss = torch.nn.functional.cross_entropy(model(**model_inputs(batch)).logits, batch["labels"])
+    loss = torch.nn.functional.cross_entropy(model(**model_inputs(batch, model)).logits, batch["labels"])
     return loss, {"ce": loss.item()}
 
 

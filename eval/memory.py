@@ -75,6 +75,7 @@ def _probe(spec: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     from compress.onnx_model import is_onnx_model, session
+    from compress.serving import model_dir
 
     path, device, threads = Path(spec["path"]), spec["device"], spec["threads"]
     shapes = spec["shapes"]
@@ -86,9 +87,11 @@ def _probe(spec: dict[str, Any]) -> dict[str, Any]:
     baseline = _rss_mb()
     gpu_before = _nvml_used_mb() if device == "cuda" and onnx_backend else None
 
+    # Any in-vocabulary id costs the same; a vocabulary-pruned model may have fewer than 1,000.
+    filler = min(1000, json.loads((model_dir(path) / "config.json").read_text())["vocab_size"] - 1)
+
     def inputs(batch: int, length: int) -> dict[str, np.ndarray]:
-        ids = np.full((batch, length), 1000, dtype=np.int64)
-        ids[:, 0], ids[:, -1] = 101, 102
+        ids = np.full((batch, length), filler, dtype=np.int64)
         return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
 
     if onnx_backend:
@@ -103,6 +106,7 @@ def _probe(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         import torch
 
+        from compress.anatomy import input_names
         from compress.models import load_classifier
 
         torch.set_num_threads(threads)
@@ -111,7 +115,8 @@ def _probe(spec: dict[str, Any]) -> dict[str, Any]:
         loaded = _rss_mb()
         with torch.inference_mode():
             for b, l in shapes:
-                model(**{k: torch.as_tensor(v, device=device) for k, v in inputs(b, l).items()})
+                model(**{k: torch.as_tensor(v, device=device) for k, v in inputs(b, l).items()
+                         if k in input_names(model)})
     peak = _peak_rss_mb()
     out = {"baseline_rss_mb": round(baseline, 1), "loaded_rss_mb": round(loaded, 1), "peak_rss_mb": round(peak, 1),
            "peak_increment_mb": round(peak - baseline, 1), "shapes": shapes}

@@ -84,6 +84,7 @@ class TorchRunner(Runner):
     def __init__(self, spec: VariantSpec, device: str, allow_pickle: bool = False):
         import torch
 
+        from compress.anatomy import input_names
         from compress.models import load_classifier
 
         super().__init__(spec, device)
@@ -96,6 +97,7 @@ class TorchRunner(Runner):
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.precision]
         self.model = load_classifier(spec.path, allow_pickle=allow_pickle).to(device=device, dtype=dtype).eval()
         self.attention = getattr(self.model.config, "_attn_implementation", None)
+        self.inputs = input_names(self.model)
         self._torch = torch
 
     def describe(self) -> dict[str, Any]:
@@ -103,7 +105,7 @@ class TorchRunner(Runner):
 
     def prepare(self, batch):
         return {k: self._torch.as_tensor(v, device=self.device) for k, v in batch.items()
-                if k in ("input_ids", "attention_mask", "token_type_ids")}
+                if k in self.inputs}
 
     def run(self, prepared) -> None:
         with self._torch.inference_mode():

@@ -131,7 +131,7 @@ def test_total_is_the_weighted_sum_of_the_parts(pair):
     assert loss.item() == pytest.approx(sum(WEIGHTS[k] * parts[k] for k in parts), rel=1e-6)
     assert all(v > 0 for v in parts.values())
     with torch.no_grad():
-        inputs = model_inputs(batch)
+        inputs = model_inputs(batch, student)
         s = student(**inputs, output_hidden_states=True, output_attentions=True)
         t = teacher(**inputs, output_hidden_states=True, output_attentions=True)
     mask = batch["attention_mask"]
@@ -171,7 +171,7 @@ def test_cached_teacher_logits_equal_online_ones(pair):
     teacher, student, features, batch, pad_id = pair
     cached = torch.from_numpy(predict_logits(teacher, features, pad_id, batch_size=7))
     with torch.no_grad():
-        online = teacher(**model_inputs(batch)).logits
+        online = teacher(**model_inputs(batch, teacher)).logits
     torch.testing.assert_close(cached[batch["idx"]], online, atol=1e-5, rtol=1e-5)
     student.eval()
     weights = {"kd": 1.0}
@@ -189,7 +189,7 @@ def test_cached_soft_targets_win_over_the_online_model(pair):
     loss = DistillLoss({"kd": 1.0, "hidden": 1.0}, 2.0, teacher, [1, 3], other)
     _, parts = loss(student, batch)
     with torch.no_grad():
-        expected = soft_target_kl(student(**model_inputs(batch)).logits, other[batch["idx"]], 2.0)
+        expected = soft_target_kl(student(**model_inputs(batch, student)).logits, other[batch["idx"]], 2.0)
     assert loss.online and parts["kd"] == pytest.approx(expected.item(), rel=1e-5)
 
 

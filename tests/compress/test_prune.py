@@ -25,7 +25,8 @@ from compress.importance import importance
 from compress.inference import loader, model_inputs
 from compress.losses import DistillLoss
 from compress.models import load_classifier, load_tokenizer
-from compress.prune import PruneConfig, Schedule, prune, prune_heads, prune_neurons, structure
+from compress.anatomy import prune_heads, prune_neurons
+from compress.prune import PruneConfig, Schedule, prune, structure
 from compress.quantize import QuantizeConfig, quantize
 from tests.conftest import cut_bert
 
@@ -152,7 +153,7 @@ def test_taylor_head_score_is_the_loss_gradient_of_a_head_mask(base, batches):
     expected = torch.zeros(2, 12)
     for batch in batches[:2]:
         mask.grad = None
-        F.cross_entropy(model(**model_inputs(batch), head_mask=mask).logits, batch["labels"]).backward()
+        F.cross_entropy(model(**model_inputs(batch, model), head_mask=mask).logits, batch["labels"]).backward()
         expected += mask.grad.abs()
     # The weight gradients these passes left behind must not leak into the scores.
     scores = importance(model, "taylor", batches[:2])
