@@ -84,6 +84,9 @@ class SearchConfig(LoadSettings, DataConfig):
                                                  interval="[0, inf)")
     recovery_augment: list[int] = option([0], "teacher-labelled augmented copies per sentence during recovery; "
                                               "one value or one per ratio", interval="[0, inf)")
+    hidden_fractions: list[float] = option([0.67, 0.5], "hidden sizes tried on the same student, as fractions of its "
+                                                        "own in whole heads, widest first; 0 skips",
+                                           interval="[0, 1)")
     embedding_bits: list[int] = option([8, 4], "bits of the quantized embedding tables to try with each int8 model",
                                        choices=(8, 4))
     optimize: bool = option(True, "export fused graphs (compress export --optimize)")
@@ -108,11 +111,11 @@ def check_settings(config: SearchConfig) -> None:
     if config.model is None:
         raise CompressError("search needs --model, the fine-tuned checkpoint directory to compress")
     ratios = len({r for r in config.prune_ratios if r > 0})
-    if ratios:
+    if ratios or any(config.hidden_fractions):
         try:
             check_head_pruning()
         except CompressError as exc:
-            raise CompressError(f"{exc}; --prune-ratios 0 searches without pruning") from None
+            raise CompressError(f"{exc}; --prune-ratios 0 --hidden-fractions 0 searches without pruning") from None
     for flag, values in (("--recovery-epochs", config.recovery_epochs),
                          ("--recovery-hidden-weight", config.recovery_hidden_weight),
                          ("--recovery-augment", config.recovery_augment)):
@@ -237,33 +240,58 @@ def _students(state: candidates.SearchState) -> list[tuple[Candidate, list[Candi
 
 
 def _pruned(state: candidates.SearchState, source: Candidate, name: str) -> None:
-    """Each ratio continues from the previous one's output: the iterative schedule, with a candidate at
-    every step and no step trained twice."""
+    """Heads and FFN neurons, each ratio continuing from the previous one's output: the iterative schedule, with a
+    candidate at every step and no step trained twice."""
     config = state.config
     layers, per_layer, width = _shape(source.path if Path(source.path).exists() else config.model)
     layers = state.depth.get(source.path, layers)  # a dry run's untrained student has the input model's width
-    heads = layers * per_layer
-    previous, done = source, 0.0
+    heads, done, cuts = layers * per_layer, 0.0, []
     for i, ratio in enumerate(sorted({r for r in config.prune_ratios if r > 0})):
-        label = f"{name}-prune{round(100 * ratio)}"
-        epochs = _per_ratio(config.recovery_epochs, i)
-        copies = _per_ratio(config.recovery_augment, i)
+        cuts.append((f"{name}-prune{round(100 * ratio)}", f"prune heads+FFN to {ratio:g}",
+                     {"heads": round(ratio * heads) - round(done * heads),
+                      "ffn_neurons": layers * (round(ratio * width) - round(done * width)),
+                      "hidden_weight": _per_ratio(config.recovery_hidden_weight, i)}))
+        done = ratio
+    _recovered(state, source, layers, cuts)
+
+
+def _narrowed(state: candidates.SearchState, source: Candidate, name: str) -> None:
+    """Hidden sizes, narrowest last, each continuing from the previous one's output, recovered as the mildest
+    pruning ratio is (hidden states cannot be matched across widths)."""
+    from transformers import AutoConfig
+
+    config = state.config
+    shape = AutoConfig.from_pretrained(resolve_model(source.path if Path(source.path).exists() else config.model))
+    head_size = shape.hidden_size // shape.num_attention_heads
+    sizes = sorted({round(f * shape.hidden_size / head_size) * head_size for f in config.hidden_fractions if f > 0},
+                   reverse=True)
+    _recovered(state, source, state.depth.get(source.path, shape.num_hidden_layers),
+               [(f"{name}-h{size}", f"hidden size to {size}", {"hidden_size": size, "hidden_weight": 0.0})
+                # ELECTRA drops its embedding projection when the sizes match, so such a model would not reload.
+                for size in sizes if 0 < size < shape.hidden_size and size != getattr(shape, "embedding_size", None)])
+
+
+def _recovered(state: candidates.SearchState, source: Candidate, layers: int,
+               cuts: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """One prune stage per (label, description, settings) in `cuts`, each from the previous one's output and
+    recovered on the input model's soft targets; stops at the first whose candidates all miss the budget."""
+    config, previous = state.config, source
+    for i, (label, description, settings) in enumerate(cuts):
+        epochs = _per_ratio(config.recovery_epochs, min(i, len(config.recovery_epochs) - 1))
+        copies = _per_ratio(config.recovery_augment, min(i, len(config.recovery_augment) - 1))
         path = candidates.make(state, label, "prune",
-                               {"heads": round(ratio * heads) - round(done * heads),
-                                "ffn_neurons": layers * (round(ratio * width) - round(done * width)),
-                                "steps": config.prune_steps, "recovery_epochs": epochs,
-                                "teacher": config.model, "ce_weight": 0.0, "kd_weight": 1.0,
-                                "hidden_weight": _per_ratio(config.recovery_hidden_weight, i),
-                                "augment": copies}, previous.path,
+                               {**settings, "steps": config.prune_steps, "recovery_epochs": epochs,
+                                "teacher": config.model, "ce_weight": 0.0, "kd_weight": 1.0, "augment": copies},
+                               previous.path,
                                work=state.train_rows * (1 + copies) * epochs * layers * config.prune_steps)
-        pruned = candidates.add(state, label, path, "hf", previous.chain + [f"prune heads+FFN to {ratio:g}"])
-        if pruned is None:
+        made = candidates.add(state, label, path, "hf", previous.chain + [description])
+        if made is None:
             break
-        state.depth[pruned.path] = layers
-        previous, done = pruned, ratio
-        variants = _post_training(state, label, pruned)
-        if not state.dry_run and not any(state.within(c) for c in [pruned, *variants]):
-            state.log(f"{label} is outside the budget: no stronger pruning is tried")
+        state.depth[made.path] = layers
+        previous = made
+        variants = _post_training(state, label, made)
+        if not state.dry_run and not any(state.within(c) for c in [made, *variants]):
+            state.log(f"{label} is outside the budget: no stronger cut of this kind is tried")
             break
 
 
@@ -295,11 +323,13 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     if dry_run:
         if students:
             _pruned(state, students[-1][0], students[-1][0].name)
+            _narrowed(state, students[-1][0], students[-1][0].name)
         return {"dry_run": True, "workdir": config.workdir}
     inside = [(s, candidates.best([s, *v], state)) for s, v in students]
     fastest = min((pair for pair in inside if pair[1]), key=lambda pair: pair[1].latency_ms, default=None)
     if fastest:
         _pruned(state, fastest[0], fastest[0].name)
+        _narrowed(state, fastest[0], fastest[0].name)
 
     screened = [c for c in state.candidates if c.failed is None]
     front = candidates.pareto(screened)

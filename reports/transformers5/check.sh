@@ -44,6 +44,6 @@ printf '{"text": "it was great"}\n{"text": "it was awful"}\n' > "$run/texts.json
 step "predict" predict --model "$run/int8" --data "$run/texts.jsonl" -o "$run/predictions.jsonl"
 step "search" search --model "$run/teacher" "${data[@]}" --time-budget 2 --workdir "$run/search" \
   --report "$run/search-report" -o "$run/winner"
-step "search --prune-ratios 0" search --model "$run/teacher" "${data[@]}" --prune-ratios 0 --time-budget 1 \
+step "search --prune-ratios 0" search --model "$run/teacher" "${data[@]}" --prune-ratios 0 --hidden-fractions 0 --time-budget 1 \
   --student-layers 1 --final-seconds 0.5 --no-scorecard --workdir "$run/search0" --report "$run/search0-report" \
   -o "$run/winner0"

@@ -174,16 +174,20 @@ def test_bench_measures_the_teacher_and_its_compressed_graph(teacher, exported):
     assert all(v["latency"] and v["size"]["file_bytes"] > 0 for v in record["variants"])
 
 
+# The search reads a model only through the config and the stages: DistilBERT's config names its sizes differently,
+# XLM-R's tokenizer is SentencePiece; the BERT search is tests/compress/test_search.py's.
+@pytest.mark.parametrize("teacher", ["distilbert", "xlm-roberta"], indirect=True)
 def test_a_search_runs_unattended_on_the_architecture(teacher, tmp_path):
     kind, path = teacher
     summary = search(SearchConfig(model=str(path), workdir=str(tmp_path / "work"), report=str(tmp_path / "report"),
-                                  student_layers=[1], prune_ratios=[0.5], distill_epochs=1, recovery_epochs=[0.5],
+                                  student_layers=[1], prune_ratios=[0.5], hidden_fractions=[0.5], distill_epochs=1,
+                                  recovery_epochs=[0.5], embedding_bits=[8],
                                   max_accuracy_drop=100, scorecard=False, threads=1, min_train_steps=0, small_data=0,
                                   ort_spinning=False, screen_seconds=0.05, final_seconds=0.05, max_train_examples=240,
                                   max_eval_examples=48),
                      tmp_path / "winner", log=lambda _: None)
     names = [c["name"] for c in summary["candidates"]]
-    assert {"student1", "student1-prune50", "model-vocab-int8"} <= set(names)
+    assert {"student1", "student1-prune50", f"student1-h{SIZE['hidden'] // 2}", "model-vocab-int8"} <= set(names)
     assert (tmp_path / "winner" / "manifest.json").exists()
 
 

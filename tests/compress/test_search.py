@@ -13,9 +13,10 @@ from compress.cli import main
 from compress.search import SearchConfig, search, student_budget
 
 # Tiny and fast: no step minimum and no small-data augmentation, which would train the 160 rows for 2,000 steps,
-# and no spinning, whose turns of at least 500 ms per variant and workload took most of a tiny search's time.
+# no spinning, whose turns of at least 500 ms per variant and workload took most of a tiny search's time, and no
+# width pruning, which tests/compress/test_architectures.py searches on every architecture.
 SMALL = dict(max_train_examples=160, max_eval_examples=48, screen_seconds=0.05, final_seconds=0.05,
-             scorecard=False, threads=1, min_train_steps=0, small_data=0, ort_spinning=False)
+             scorecard=False, threads=1, min_train_steps=0, small_data=0, ort_spinning=False, hidden_fractions=[0.0])
 
 
 def quick(model, tmp_path, **kwargs) -> SearchConfig:
@@ -280,6 +281,9 @@ def test_without_head_pruning_in_transformers_a_pruning_search_is_refused_before
     from compress.search import check_settings
 
     monkeypatch.delattr(transformers.PreTrainedModel, "prune_heads")
-    with pytest.raises(CompressError, match=r"head pruning needs transformers 4\.57 .*--prune-ratios 0 searches"):
+    refused = r"head pruning needs transformers 4\.57 .*--prune-ratios 0 --hidden-fractions 0 searches"
+    with pytest.raises(CompressError, match=refused):
         check_settings(SearchConfig(model="m", workdir=str(tmp_path)))
-    check_settings(SearchConfig(model="m", workdir=str(tmp_path), prune_ratios=[0.0]))  # no pruning: accepted
+    with pytest.raises(CompressError, match=refused):  # width pruning removes heads too
+        check_settings(SearchConfig(model="m", workdir=str(tmp_path), prune_ratios=[0.0]))
+    check_settings(SearchConfig(model="m", workdir=str(tmp_path), prune_ratios=[0.0], hidden_fractions=[0.0]))
