@@ -66,7 +66,9 @@ SUPPORTED = ", ".join(layout.name for layout in LAYOUTS.values())
 
 def layout_of(model_or_config: Any, name: str = "the model") -> Layout:
     """The layout of a model, its config, or a config.json's dict; one line naming the supported ones otherwise."""
-    config = getattr(model_or_config, "config", model_or_config)
+    # A model wrapped for data-parallel training (DistributedDataParallel) holds the real one as `module`.
+    model = getattr(model_or_config, "module", model_or_config)
+    config = getattr(model, "config", model)
     model_type = config.get("model_type") if isinstance(config, dict) else getattr(config, "model_type", None)
     if model_type not in LAYOUTS:
         raise CompressError(f"{name} is a {model_type or 'model of unknown type'}, which compress does not support; "

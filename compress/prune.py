@@ -80,8 +80,8 @@ class PruneConfig(LoadSettings, LossWeights, TrainConfig, DataConfig, AugmentCon
                                        "model (implies --distill); it may use its own tokenizer")
     vocabulary: bool = option(False, "also keep only the word pieces the training text uses, plus special tokens "
                                      "and single characters (no recovery needed)")
-    hidden_size: int | None = option(None, "narrow the hidden size to this multiple of the head size with "
-                                           "Torch-Pruning; each layer keeps hidden / head size heads",
+    hidden_size: int | None = option(None, "narrow the hidden size to this multiple of the head size; each "
+                                           "layer keeps hidden / head size heads",
                                      interval="[1, inf)")
 
 

@@ -84,8 +84,8 @@ class SearchConfig(LoadSettings, DataConfig):
                                                  interval="[0, inf)")
     recovery_augment: list[int] = option([0], "teacher-labelled augmented copies per sentence during recovery; "
                                               "one value or one per ratio", interval="[0, inf)")
-    hidden_fractions: list[float] = option([0.67, 0.5], "hidden sizes tried on the same student, as fractions of its "
-                                                        "own in whole heads, widest first; 0 skips",
+    hidden_fractions: list[float] = option([0.67, 0.5], "hidden sizes to narrow that student to, as fractions of "
+                                                        "its own; 0 skips",
                                            interval="[0, 1)")
     embedding_bits: list[int] = option([8, 4], "bits of the quantized embedding tables to try with each int8 model",
                                        choices=(8, 4))

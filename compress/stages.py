@@ -49,10 +49,10 @@ STAGES: dict[str, Stage] = {
         "student model"),
     "prune": Stage(
         "compress.prune", "PruneConfig", "prune", "model", ("hf",), "hf",
-        "remove attention heads, FFN neurons, layers or vocabulary, then recover accuracy",
-        "Remove the least important heads, FFN neurons and layers in --steps steps, each followed by recovery "
-        "training, and optionally the word pieces the training text never uses. The result reloads in plain "
-        "transformers.", "pruned model"),
+        "remove attention heads, FFN neurons, layers, hidden channels or vocabulary, then recover accuracy",
+        "Remove the least important heads, FFN neurons, layers and hidden channels in --steps steps, each followed "
+        "by recovery training, and optionally the word pieces the training text never uses. The result reloads in "
+        "plain transformers.", "pruned model"),
     "analyze": Stage(
         "compress.sensitivity", "AnalyzeConfig", "analyze", "model", ("hf",), "table",
         "measure the score lost when each head is masked or each layer removed",

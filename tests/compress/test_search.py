@@ -68,7 +68,7 @@ def students_with(monkeypatch, tmp_path, scores: dict[str, float], layers: int =
     """_students over fake stages: each student's validation score comes from `scores`; returns (names, state)."""
     model = tmp_path / "teacher"
     model.mkdir(parents=True)
-    (model / "config.json").write_text(json.dumps({"num_hidden_layers": layers}))
+    (model / "config.json").write_text(json.dumps({"model_type": "bert", "num_hidden_layers": layers}))
     (model / "model.safetensors").write_bytes(b"")
     s = SearchState(SearchConfig(model=str(model), vocabulary=False, **settings), log=lambda _: None, dry_run=False)
     s.baseline = Candidate("baseline", str(model), "hf", [], score=90.0, latency_ms=20.0)
