@@ -40,7 +40,11 @@ class Layout:
 
     def part(self, layer: torch.nn.Module, role: str) -> Any:
         owner, _, attribute = getattr(self, role).rpartition(".")
-        return getattr(layer.get_submodule(owner) if owner else layer, attribute)
+        try:
+            return getattr(layer.get_submodule(owner) if owner else layer, attribute)
+        except AttributeError:
+            raise CompressError(f"this {self.name} has no {getattr(self, role)} where its layers keep one (a modified "
+                                "architecture?)") from None
 
     def replace(self, layer: torch.nn.Module, role: str, module: torch.nn.Module) -> None:
         owner, _, attribute = getattr(self, role).rpartition(".")
@@ -81,7 +85,10 @@ def input_names(model_or_config: Any) -> tuple[str, ...]:
 
 
 def encoder_layers(model: torch.nn.Module, name: str = "the model") -> torch.nn.ModuleList:
-    layers = model.base_model.get_submodule(layout_of(model, name).layers)
+    try:
+        layers = model.base_model.get_submodule(layout_of(model, name).layers)
+    except AttributeError:
+        layers = None
     if not isinstance(layers, torch.nn.ModuleList):
         raise CompressError(f"{name} has no list of encoder layers where its architecture keeps one")
     return layers
