@@ -159,12 +159,11 @@ def _int8(state: candidates.SearchState, name: str, onnx: str, fp32: Candidate, 
                                  chain[:-1] + [chain[-1] + " + fp32 fallback"])]
 
 
-def _shape(path: str) -> tuple[int, int, int]:
-    """(layers, heads per layer, FFN width) of a checkpoint as its config gives them (for a pruned one: before)."""
+def _model_config(path: str):
+    """A checkpoint's transformers config: its depth, and for one not yet head- or FFN-pruned, its widths."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(resolve_model(path))
-    return config.num_hidden_layers, config.num_attention_heads, getattr(config, layout_of(config).ffn_config)
+    return AutoConfig.from_pretrained(resolve_model(path))
 
 
 def expected_drop(drop: float, removed: int, removing: int) -> float:
@@ -205,7 +204,7 @@ def _students(state: candidates.SearchState) -> list[tuple[Candidate, list[Candi
     """Distilled students: the listed depths deepest first while they stay inside the budget (or before one
     whose extrapolated loss misses); when the deepest listed one misses, deeper ones up to the input model's."""
     config, found = state.config, []
-    layers = _shape(config.model)[0]
+    layers = _model_config(config.model).num_hidden_layers
     listed = _depth_order(config, layers)
     for depth in listed:
         if found and not state.dry_run:
@@ -243,14 +242,16 @@ def _pruned(state: candidates.SearchState, source: Candidate, name: str) -> None
     """Heads and FFN neurons, each ratio continuing from the previous one's output: the iterative schedule, with a
     candidate at every step and no step trained twice."""
     config = state.config
-    layers, per_layer, width = _shape(source.path if Path(source.path).exists() else config.model)
-    layers = state.depth.get(source.path, layers)  # a dry run's untrained student has the input model's width
-    heads, done, cuts = layers * per_layer, 0.0, []
+    shape = _model_config(source.path if Path(source.path).exists() else config.model)
+    # A dry run's untrained student has the input model's widths and its own depth.
+    layers = state.depth.get(source.path, shape.num_hidden_layers)
+    heads, width = layers * shape.num_attention_heads, getattr(shape, layout_of(shape).ffn_config)
+    done, cuts = 0.0, []
     for i, ratio in enumerate(sorted({r for r in config.prune_ratios if r > 0})):
         cuts.append((f"{name}-prune{round(100 * ratio)}", f"prune heads+FFN to {ratio:g}",
                      {"heads": round(ratio * heads) - round(done * heads),
                       "ffn_neurons": layers * (round(ratio * width) - round(done * width)),
-                      "hidden_weight": _per_ratio(config.recovery_hidden_weight, i)}))
+                      **_recovery(config, i)}))
         done = ratio
     _recovered(state, source, layers, cuts)
 
@@ -258,15 +259,14 @@ def _pruned(state: candidates.SearchState, source: Candidate, name: str) -> None
 def _narrowed(state: candidates.SearchState, source: Candidate, name: str) -> None:
     """Hidden sizes, narrowest last, each continuing from the previous one's output, recovered as the mildest
     pruning ratio is (hidden states cannot be matched across widths)."""
-    from transformers import AutoConfig
-
     config = state.config
-    shape = AutoConfig.from_pretrained(resolve_model(source.path if Path(source.path).exists() else config.model))
+    shape = _model_config(source.path if Path(source.path).exists() else config.model)
     head_size = shape.hidden_size // shape.num_attention_heads
     sizes = sorted({round(f * shape.hidden_size / head_size) * head_size for f in config.hidden_fractions if f > 0},
                    reverse=True)
     _recovered(state, source, state.depth.get(source.path, shape.num_hidden_layers),
-               [(f"{name}-h{size}", f"hidden size to {size}", {"hidden_size": size, "hidden_weight": 0.0})
+               [(f"{name}-h{size}", f"hidden size to {size}", {"hidden_size": size, **_recovery(config, 0),
+                                                               "hidden_weight": 0.0})
                 # ELECTRA drops its embedding projection when the sizes match, so such a model would not reload.
                 for size in sizes if 0 < size < shape.hidden_size and size != getattr(shape, "embedding_size", None)])
 
@@ -276,14 +276,11 @@ def _recovered(state: candidates.SearchState, source: Candidate, layers: int,
     """One prune stage per (label, description, settings) in `cuts`, each from the previous one's output and
     recovered on the input model's soft targets; stops at the first whose candidates all miss the budget."""
     config, previous = state.config, source
-    for i, (label, description, settings) in enumerate(cuts):
-        epochs = _per_ratio(config.recovery_epochs, min(i, len(config.recovery_epochs) - 1))
-        copies = _per_ratio(config.recovery_augment, min(i, len(config.recovery_augment) - 1))
+    for label, description, settings in cuts:
+        work = state.train_rows * (1 + settings["augment"]) * settings["recovery_epochs"] * layers * config.prune_steps
         path = candidates.make(state, label, "prune",
-                               {**settings, "steps": config.prune_steps, "recovery_epochs": epochs,
-                                "teacher": config.model, "ce_weight": 0.0, "kd_weight": 1.0, "augment": copies},
-                               previous.path,
-                               work=state.train_rows * (1 + copies) * epochs * layers * config.prune_steps)
+                               {**settings, "steps": config.prune_steps, "teacher": config.model, "ce_weight": 0.0,
+                                "kd_weight": 1.0}, previous.path, work=work)
         made = candidates.add(state, label, path, "hf", previous.chain + [description])
         if made is None:
             break
@@ -295,8 +292,13 @@ def _recovered(state: candidates.SearchState, source: Candidate, layers: int,
             break
 
 
-def _per_ratio(values: list, i: int):
-    return values[0] if len(values) == 1 else values[i]
+def _recovery(config: SearchConfig, i: int) -> dict[str, Any]:
+    """The recovery settings of pruning ratio `i` (mildest first): one value for all, or one per ratio."""
+    def pick(values: list):
+        return values[0] if len(values) == 1 else values[i]
+
+    return {"recovery_epochs": pick(config.recovery_epochs), "augment": pick(config.recovery_augment),
+            "hidden_weight": pick(config.recovery_hidden_weight)}
 
 
 def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False, dry_run: bool = False,

@@ -62,7 +62,7 @@ def _kept(tokenizer, spec: dict, texts: Iterable[str], max_length: int | None = 
     prefix = spec["model"].get("continuing_subword_prefix") or ""
     vocab = tokenizer.get_vocab()
     keep = set(tokenizer.all_special_ids)
-    keep.update(i for token, i in vocab.items() if len(token) == 1 or len(token.removeprefix(prefix)) == 1)
+    keep.update(i for token, i in vocab.items() if len(token.removeprefix(prefix)) == 1)
     texts = list(texts)
     for start in range(0, len(texts), batch):
         encoded = tokenizer(texts[start:start + batch], truncation=max_length is not None, max_length=max_length,

@@ -113,10 +113,10 @@ def _probe(spec: dict[str, Any]) -> dict[str, Any]:
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[spec.get("option") or "fp32"]
         model = load_classifier(path).to(device=device, dtype=dtype).eval()
         loaded = _rss_mb()
+        names = input_names(model)
         with torch.inference_mode():
             for b, l in shapes:
-                model(**{k: torch.as_tensor(v, device=device) for k, v in inputs(b, l).items()
-                         if k in input_names(model)})
+                model(**{k: torch.as_tensor(v, device=device) for k, v in inputs(b, l).items() if k in names})
     peak = _peak_rss_mb()
     out = {"baseline_rss_mb": round(baseline, 1), "loaded_rss_mb": round(loaded, 1), "peak_rss_mb": round(peak, 1),
            "peak_increment_mb": round(peak - baseline, 1), "shapes": shapes}

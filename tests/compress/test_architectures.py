@@ -75,7 +75,7 @@ def sentences(directory: Path, count: int = 6) -> dict[str, np.ndarray]:
         texts, pairs = split.texts[:count], split.pairs[:count] if split.pairs else None
     encoded = load_tokenizer(str(directory))(texts, pairs, padding=True, truncation=True, max_length=48,
                                              return_tensors="np")
-    return {k: v for k, v in encoded.items() if k in input_names(load_classifier(directory).config)}
+    return {k: v for k, v in encoded.items() if k in input_names(json.loads((directory / "config.json").read_text()))}
 
 
 def plain_logits(directory: Path, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -194,7 +194,8 @@ def test_a_search_runs_unattended_on_the_architecture(teacher, tmp_path):
 def test_an_unsupported_architecture_is_one_line_naming_the_supported_ones(tmp_path, capsys):
     from transformers import GPT2Config, GPT2ForSequenceClassification
 
-    GPT2ForSequenceClassification(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=64)).save_pretrained(tmp_path / "gpt2")
+    gpt2 = GPT2ForSequenceClassification(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=64))
+    gpt2.save_pretrained(tmp_path / "gpt2")
     with pytest.raises(CompressError, match="is a gpt2, which compress does not support; it supports BERT, RoBERTa"):
         load_classifier(tmp_path / "gpt2")
     assert main(["prune", "--model", str(tmp_path / "gpt2"), "--head-ratio", "0.5", "--output",
