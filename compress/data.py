@@ -84,6 +84,8 @@ class DataConfig(ColumnsConfig):
                                         interval="[1, inf)")
     split_seed: int | None = option(None, "seed of the carve and the subsets; keep it for a whole chain (default: 0)",
                                     interval="[0, inf)")
+    whole_rows: bool | None = option(None, "carve only rows no other row contains, and drop the rows inside them "
+                                           "from train (treebank phrases) (default: off)")
     metric: str | None = option(None, "metric every choice and budget uses: " + METRIC_HELP + " (default: accuracy)")
     max_train_examples: int | None = option(None, "use a seeded random subset of this many training examples",
                                             interval="[1, inf)")

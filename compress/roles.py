@@ -37,9 +37,9 @@ from compress.metrics import Metric
 
 T = TypeVar("T", bound=DataConfig)
 DEFAULTS = {"data": "sst2", "train_split": "train", "validation_fraction": 0.1, "validation_cap": 2000,
-            "split_seed": 0, "metric": "accuracy"}
+            "split_seed": 0, "metric": "accuracy", "whole_rows": False}
 INHERITED = ("data", "text_column", "text_pair_column", "label_column", "train_split", "validation_split",
-             "test_split", "validation_fraction", "validation_cap", "split_seed", "metric")
+             "test_split", "validation_fraction", "validation_cap", "split_seed", "metric", "whole_rows")
 VALIDATION_NAMES = ("validation", "valid", "val", "dev")
 TEST_FALLBACK_NAMES = ("dev", "validation", "valid", "val")
 
@@ -86,17 +86,30 @@ def resolve_data(config: T, model: str | Path | None) -> T:
     return dataclasses.replace(config, **filled)
 
 
-def carve(data: LabelledText, fraction: float, cap: int, seed: int) -> tuple[LabelledText, LabelledText]:
+def carve(data: LabelledText, fraction: float, cap: int, seed: int,
+          whole: bool = False) -> tuple[LabelledText, LabelledText]:
     """(rest, carved): about `fraction` of the rows (at most `cap`), stratified by label, seeded.
 
-    Every class with two or more rows gives at least one, so a small class is still validated on.
+    Every class with two or more rows gives at least one, so a small class is still validated on. With
+    `whole`, only rows no other row contains are carved (the fraction is of those), and the rest loses every
+    row inside a carved one: SST-2's train holds each sentence with its phrases, and a carve of phrases
+    validates on something else than dev's sentences while train keeps the pieces of what it validates on.
     """
-    wanted = min(cap, round(fraction * len(data)))
+    keys = [_words(data, i) for i in range(len(data))] if whole else []
+    pool = _whole_rows(keys) if whole else list(range(len(data)))
+    chosen = {pool[i] for i in _stratified([data.labels[i] for i in pool], fraction, cap, seed)}
+    inside = {span for i in chosen for span in (keys[i], *_spans(keys[i]))} if whole else set()
+    return (data.take([i for i in range(len(data)) if i not in chosen and not (whole and keys[i] in inside)]),
+            data.take(sorted(chosen), f"{data.origin} (carved)"))
+
+
+def _stratified(labels: list[str], fraction: float, cap: int, seed: int) -> list[int]:
+    wanted = min(cap, round(fraction * len(labels)))
     by_class: dict[str, list[int]] = defaultdict(list)
-    for i, label in enumerate(data.labels):
+    for i, label in enumerate(labels):
         by_class[label].append(i)
     classes = sorted(by_class, key=label_sort_key)
-    share = {c: wanted * len(by_class[c]) / max(len(data), 1) for c in classes}
+    share = {c: wanted * len(by_class[c]) / max(len(labels), 1) for c in classes}
     take = {c: math.floor(share[c]) for c in classes}
     for c in sorted(classes, key=lambda c: share[c] - take[c], reverse=True)[:wanted - sum(take.values())]:
         take[c] += 1
@@ -107,9 +120,23 @@ def carve(data: LabelledText, fraction: float, cap: int, seed: int) -> tuple[Lab
         rng.shuffle(rows)
         count = min(max(take[c], 1 if wanted and len(rows) > 1 else 0), len(rows) - 1)
         picked += rows[:count]
-    chosen = set(picked)
-    return (data.take([i for i in range(len(data)) if i not in chosen]),
-            data.take(sorted(chosen), f"{data.origin} (carved)"))
+    return picked
+
+
+def _words(data: LabelledText, i: int) -> tuple[str, ...]:
+    return tuple(data.texts[i].split()) + (("\t", *data.pairs[i].split()) if data.pairs is not None else ())
+
+
+def _spans(key: tuple[str, ...]):
+    """Every shorter run of consecutive words in `key`."""
+    n = len(key)
+    return (key[start:start + length] for length in range(1, n) for start in range(n - length + 1))
+
+
+def _whole_rows(keys: list[tuple[str, ...]]) -> list[int]:
+    present = set(keys)
+    inside = {span for key in present for span in _spans(key) if span in present}
+    return [i for i, key in enumerate(keys) if key not in inside]
 
 
 def load_roles(config: DataConfig, log: Callable[[str], None] | None = None) -> Roles:
@@ -117,15 +144,17 @@ def load_roles(config: DataConfig, log: Callable[[str], None] | None = None) -> 
     source, columns = config.data, config.columns
     splits = split_names(source)
     notes: list[str] = []
-    fraction, cap, seed = config.validation_fraction, config.validation_cap, config.split_seed
-    how = f"stratified, {fraction:g} capped at {cap}, seed {seed}"
+    fraction, cap, seed, whole = (config.validation_fraction, config.validation_cap, config.split_seed,
+                                  config.whole_rows)
+    how = f"stratified, {fraction:g} capped at {cap}, seed {seed}" + (
+        "; whole rows only, and the rows inside them left out of train" if whole else "")
     if splits is None:
         if config.validation_split or config.test_split:
             raise CompressError(f"{source} is a single file: it has no named splits; drop --validation-split and "
                                 "--test-split (validation and test are carved from it)")
         pool = load_split(source, "all", columns)
-        rest, test = carve(pool, fraction, cap, seed + 1)
-        train, validation = carve(rest, fraction, cap, seed)
+        rest, test = carve(pool, fraction, cap, seed + 1, whole)
+        train, validation = carve(rest, fraction, cap, seed, whole)
         described = (f"one file: test and validation both carved from it ({how}), train the rest", "carved",
                      "carved")
     else:
@@ -145,11 +174,11 @@ def load_roles(config: DataConfig, log: Callable[[str], None] | None = None) -> 
                                 "chooses must not be the one reported")
         train = load_split(source, train_name, columns)
         if test_name is None:
-            train, test = carve(train, fraction, cap, seed + 1)
+            train, test = carve(train, fraction, cap, seed + 1, whole)
         else:
             test = _labelled(source, test_name, columns, "test")
         if validation_name is None:
-            train, validation = carve(train, fraction, cap, seed)
+            train, validation = carve(train, fraction, cap, seed, whole)
         else:
             validation = _labelled(source, validation_name, columns, "validation")
         described = (f"split {train_name!r}" + (" less the carves" if not (test_name and validation_name) else ""),

@@ -12,9 +12,4 @@ mkdir -p artifacts/logs artifacts/headline2
 compress search --model artifacts/roles/sst2-teacher --max-accuracy-drop 1.0 --time-budget ${BUDGET:-60} \
   --workdir artifacts/roles/sst2-search --report reports/headline2/sst2-search -o artifacts/headline2/sst2-winner \
   --overwrite > artifacts/logs/headline2-sst2-search.log 2> artifacts/logs/headline2-sst2-search.err
-for run in 1 2 3; do
-  compress bench artifacts/roles/sst2-teacher artifacts/headline2/sst2-winner --names teacher winner \
-    --roles validation test --budget 1.0 --threads 2 --batch-sizes 1 --lengths 128 --real-batch-sizes 32 \
-    --bucket --perturbations none --no-memory --ort-spinning -o reports/headline2/sst2-bench-run$run.json
-done
-python -m eval.repeats reports/headline2/sst2-bench-run{1,2,3}.json > reports/headline2/sst2-bench-summary.md
+bash reports/headline2/bench.sh artifacts/roles/sst2-teacher artifacts/headline2/sst2-winner 1.0 reports/headline2/sst2

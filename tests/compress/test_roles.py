@@ -88,6 +88,47 @@ def test_carve_keeps_a_class_with_two_rows_in_both_parts():
     assert "rare" in carved.labels and "rare" in rest.labels
 
 
+def phrase_data():
+    """Ten sentences of four words, each with its two-word phrases and one word, like SST-2's train."""
+    from compress.data import LabelledText
+
+    texts, labels = [], []
+    for i in range(10):
+        words = [f"w{i}a", f"w{i}b", f"w{i}c", f"w{i}d"]
+        for text in (" ".join(words), " ".join(words[:2]), " ".join(words[2:]), words[1]):
+            texts.append(text)
+            labels.append(str(i % 2))
+    texts.append("w0b w0c")  # a phrase of sentence 0 across its halves
+    labels.append("0")
+    return LabelledText(texts, None, labels, ids=[str(i) for i in range(len(texts))])
+
+
+def test_a_whole_row_carve_takes_sentences_and_leaves_none_of_their_phrases_in_train():
+    data = phrase_data()
+    rest, carved = carve(data, 0.2, 2000, seed=0, whole=True)
+    assert len(carved) == 2 and all(len(t.split()) == 4 for t in carved.texts), "only whole sentences"
+    assert sorted(carved.labels) == ["0", "1"], "stratified"
+    kept = " ".join(rest.texts).split()
+    for sentence in carved.texts:
+        assert not set(sentence.split()) & set(kept), "no phrase of a validation sentence is trained on"
+    assert len(rest) == len(data) - 2 * 4 - ("w0a w0b w0c w0d" in carved.texts)
+    plain_rest, plain = carve(data, 0.2, 2000, seed=0)
+    assert len(plain) == 8 and len(plain_rest) == len(data) - 8
+
+
+def test_sentences_carved_for_validation_take_their_phrases_out_of_train_and_say_so(tmp_path):
+    sentences = [f"s{i} is a {'good' if i % 2 else 'bad'} film" for i in range(40)]
+    train = [(s, str(i % 2)) for i, s in enumerate(sentences)] + [(f"s{i} is", str(i % 2)) for i in range(40)]
+    write(tmp_path / "train.tsv", train)
+    write(tmp_path / "dev.tsv", rows("dev", 10))
+    lines = []
+    roles = roles_of(tmp_path, lines, whole_rows=True)
+    assert all(t.startswith("s") for t in roles.validation.texts) and len(roles.validation) == 4
+    assert "whole rows only" in lines[0]
+    assert len(roles.train) == 80 - 4 - 4, "less the validation sentences and the phrases inside them"
+    no_overlap(roles)
+
+
 @pytest.mark.parametrize("layout, message", [
     ({"d.tsv": [("only row", "0")]}, "the validation role is empty"),
     ({"d.tsv": [(f"r{i}", "0") for i in range(30)]}, "single class"),
