@@ -170,13 +170,15 @@ def test_validation_and_test_must_not_name_the_same_split(tmp_path):
 def test_unset_data_settings_come_from_the_model_lineage(tmp_path):
     parent, child = tmp_path / "teacher", tmp_path / "student"
     parent.mkdir(), child.mkdir()
-    (parent / "manifest.json").write_text(json.dumps({"settings": {"data": "rte", "split_seed": 7, "metric": "mcc"}}))
+    (parent / "manifest.json").write_text(json.dumps({"settings": {"data": "rte", "split_seed": 7, "metric": "mcc",
+                                                                   "whole_rows": True}}))
     (child / "manifest.json").write_text(json.dumps({"settings": {"data": None, "validation_fraction": 0.2},
                                                      "inputs": {"model": {"path": str(parent)}}}))
     resolved = resolve_data(DataConfig(), child)
     assert (resolved.data, resolved.split_seed, resolved.metric, resolved.validation_fraction) == ("rte", 7, "mcc", 0.2)
     assert resolve_data(DataConfig(data="sst2"), child).data == "sst2", "what the user sets wins"
-    assert resolve_data(DataConfig(), None).data == "sst2"
+    assert resolved.whole_rows is True, "a student validates on the rows its teacher was chosen on"
+    assert resolve_data(DataConfig(), None).data == "sst2" and resolve_data(DataConfig(), None).whole_rows is False
 
 
 def test_sst2_roles_keep_the_dev_sentences_for_test_and_never_touch_them_for_validation(data_dir):
