@@ -68,18 +68,10 @@ def session(path: str | os.PathLike, threads: int | None = None, providers: list
     missing = [p for p in providers if p not in available]
     if missing:
         raise CompressError(f"execution provider(s) {', '.join(missing)} not installed; available: {', '.join(available)}")
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options = session_options(threads, spinning, optimization)
     if profile_prefix:
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix
-    options.graph_optimization_level = {
-        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }[optimization]
     # Graphs exported before their residual Adds became Sums (compress.export._residuals_as_sums) would otherwise
     # be re-fused into SkipLayerNormalization, the slower kernel on CPU.
     disabled = ["SkipLayerNormFusion"] if providers == ["CPUExecutionProvider"] else []
@@ -87,6 +79,22 @@ def session(path: str | os.PathLike, threads: int | None = None, providers: list
         return ort.InferenceSession(str(file), options, providers=providers, disabled_optimizers=disabled)
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
         raise CompressError(f"ONNX Runtime cannot load {file}: {str(exc).splitlines()[0]}") from None
+
+
+def session_options(threads: int | None = None, spinning: bool = False, optimization: str = "all"):
+    """ONNX Runtime session options: `threads` intra-op threads (one inter-op), spinning on or off."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.graph_optimization_level = {
+        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[optimization]
+    return options
 
 
 def feed(sess, batch: dict) -> dict[str, np.ndarray]:

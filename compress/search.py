@@ -362,13 +362,14 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
 
 
 def _profile(state: candidates.SearchState, winner: Candidate) -> dict[str, Any]:
-    """The winner's operator profile on validation text, under the thread and spinning settings it was timed with."""
+    """The winner's operator profile on validation text, under the thread and spinning settings it was timed with,
+    and its compute floor at the same shape."""
     from eval.machine import physical_cores
-    from eval.profile import profile_on_text
+    from eval.profile import profile_against_floor
 
     texts = load_roles(state.config, log=lambda _: None).validation.texts
-    return profile_on_text(winner.path, texts, state.config.threads or physical_cores(),
-                           spinning=state.config.ort_spinning)
+    return profile_against_floor(winner.path, texts, state.config.threads or physical_cores(),
+                                 spinning=state.config.ort_spinning)
 
 
 def _final_bench(state: candidates.SearchState, final: list[Candidate]) -> tuple[Path, dict[str, Any]]:

@@ -1,8 +1,14 @@
-"""Where an ONNX model's time goes: ONNX Runtime's own per-node profile, summed by operator type."""
+"""Where an ONNX model's time goes: ONNX Runtime's own per-node profile, summed by operator type, against the
+model's compute floor (eval.floor).
+
+    python -m eval.profile MODEL [--threads 2] [--batch-size 1] [--length 128] [--spinning]
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -10,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from compress.errors import CompressError
 from compress.onnx_model import feed, onnx_file, session
+from eval.floor import compute_floor, floor_markdown
 from eval.latency import fixed_name
 
 
@@ -53,9 +61,46 @@ def profile_on_text(path: str | Path, texts: list[str], threads: int | None, bat
             **profile_ops(path, dict(batch), threads, runs, spinning=spinning)}
 
 
+def profile_against_floor(path: str | Path, texts: list[str], threads: int | None, batch_size: int = 1,
+                          length: int = 128, spinning: bool = False) -> dict[str, Any]:
+    """profile_on_text with the model's compute floor at the same shape (or why it could not be found)."""
+    profile = profile_on_text(path, texts, threads, batch_size, length, spinning=spinning)
+    try:
+        profile["floor"] = compute_floor(path, threads, batch_size, length, spinning)
+    except CompressError as exc:
+        profile["floor_failed"] = str(exc)
+    return profile
+
+
 def profile_markdown(profile: dict[str, Any], top: int = 8) -> str:
     lines = [f"ONNX Runtime profile at {profile['shape']}, {profile['runs']} runs: {profile['wall_ms_per_run']:.2f} ms "
              f"per run, of which kernels {profile['kernel_ms_per_run']:.2f} ms.", "",
              "| operator | share of kernel time | ms per run |", "|---|---:|---:|"]
     lines += [f"| {o['op_type']} | {100 * o['share']:.1f}% | {o['ms_per_run']:.3f} |" for o in profile["ops"][:top]]
+    if "floor" in profile:
+        lines += ["", floor_markdown(profile["floor"], profile["kernel_ms_per_run"])]
+    elif "floor_failed" in profile:
+        lines += ["", f"Compute floor not measured: {profile['floor_failed']}"]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from compress.data import DataConfig
+    from compress.roles import load_roles, resolve_data
+
+    parser = argparse.ArgumentParser(prog="python -m eval.profile", description="Where an ONNX model's time goes at "
+                                     "one shape, on its validation text, against its compute floor.")
+    parser.add_argument("model", help="ONNX model directory the toolkit wrote")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: ONNX Runtime's)")
+    parser.add_argument("--batch-size", type=int, default=1, help="rows per run")
+    parser.add_argument("--length", type=int, default=128, help="tokens per row, cut or padded")
+    parser.add_argument("--spinning", action="store_true", help="ONNX Runtime's intra-op spinning on")
+    args = parser.parse_args(argv)
+    texts = load_roles(resolve_data(DataConfig(), args.model), log=lambda _: None).validation.texts
+    print(profile_markdown(profile_against_floor(args.model, texts, args.threads, args.batch_size, args.length,
+                                                 args.spinning)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
