@@ -209,6 +209,7 @@ def test_the_winner_loads_in_plain_onnxruntime_and_the_report_lists_every_candid
     readme = (tmp / "report" / "README.md").read_text()
     assert "Search outcome" in readme and all(c["name"] in readme for c in summary["candidates"])
     assert "Where the winner's time goes" in readme and summary["winner_profile"]["shape"] == "b1xl128"
+    assert "Compute floor at b1xl128" in readme and summary["winner_profile"]["floor"]["floor_ms"] > 0
     assert json.loads((tmp / "report" / "search.json").read_text())["winner"]["name"] == summary["winner"]["name"]
 
 
