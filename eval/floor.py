@@ -38,7 +38,7 @@ def multiply_adds(model: torch.nn.Module, batch: int, length: int) -> dict[str, 
 
 
 def int8_rate(rows: int, inner: int, outer: int, threads: int | None, spinning: bool = False,
-              seconds: float = 1.0) -> float:
+              seconds: float = 0.5) -> float:
     """Multiply-adds per second of ONNX Runtime's DynamicQuantizeMatMul (the operator int8 graphs run their
     products in) on a rows x inner by inner x outer product: the median of timed runs after warm-up."""
     import onnx
