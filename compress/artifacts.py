@@ -157,3 +157,17 @@ def write_manifest(directory: Path, stage: str, inputs: dict[str, str | Path], s
 def read_manifest(directory: str | os.PathLike) -> dict[str, Any] | None:
     file = Path(directory) / MANIFEST
     return json.loads(file.read_text()) if file.exists() else None
+
+
+def ancestors(path: str | os.PathLike) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+    """A model and the models it was made from, newest first, each with its manifest; one without a manifest (a
+    source checkpoint, a hub id) ends the chain."""
+    current, seen = Path(path), set()
+    while current not in seen:
+        seen.add(current)
+        manifest = read_manifest(current) if current.is_dir() else None
+        yield current, manifest
+        parent = (manifest or {}).get("inputs", {}).get("model", {}).get("path")
+        if not parent:
+            return
+        current = Path(parent)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from compress.artifacts import read_manifest
+from compress.artifacts import ancestors
 from compress.data import (
     DataConfig,
     LabelledText,
@@ -72,16 +72,13 @@ def resolve_data(config: T, model: str | Path | None) -> T:
     """`config` with every unset data setting taken from `model`'s lineage (nearest stage first), then defaults."""
     missing = {name for name in INHERITED if getattr(config, name) is None}
     found: dict[str, Any] = {}
-    current, seen = (Path(model) if model else None), set()
-    while missing - found.keys() and current is not None and current.is_dir() and current not in seen:
-        seen.add(current)
-        manifest = read_manifest(current) or {}
-        settings = manifest.get("settings", {})
+    for _, manifest in ancestors(model) if model else ():
+        settings = (manifest or {}).get("settings", {})
         for name in missing - found.keys():
             if settings.get(name) is not None:
                 found[name] = settings[name]
-        parent = manifest.get("inputs", {}).get("model", {}).get("path")
-        current = Path(parent) if parent else None
+        if not missing - found.keys():
+            break
     filled = {name: found.get(name, DEFAULTS.get(name)) for name in missing}
     return dataclasses.replace(config, **filled)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compress.artifacts import hash_path, read_manifest
+from compress.artifacts import ancestors, hash_path
 from compress.config import option, to_dict
 from compress.data import DataConfig, load_split
 from compress.errors import CompressError
@@ -239,18 +239,9 @@ def model_file(path: Path) -> Path:
 
 def lineage(path: Path) -> list[dict[str, Any]]:
     """The chain of stages that made a model, newest first, read from the manifests of its ancestors."""
-    chain, seen = [], set()
-    current: Path | None = model_dir(path)
-    while current is not None and current not in seen:
-        seen.add(current)
-        manifest = read_manifest(current)
-        if manifest is None:
-            chain.append({"stage": "source", "path": portable_path(current)})
-            break
-        chain.append({"stage": manifest["stage"], "path": portable_path(current), "settings": _key_settings(manifest)})
-        parent = manifest.get("inputs", {}).get("model", {}).get("path")
-        current = Path(parent) if parent else None
-    return chain
+    return [{"stage": "source", "path": portable_path(current)} if manifest is None else
+            {"stage": manifest["stage"], "path": portable_path(current), "settings": _key_settings(manifest)}
+            for current, manifest in ancestors(model_dir(path))]
 
 
 def _key_settings(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from compress.anatomy import prunable_layers
-from compress.artifacts import read_manifest
+from compress.artifacts import ancestors
 from compress.errors import CompressError
 from compress.onnx_model import is_onnx_model, session_options
 from eval.latency import fixed_name
@@ -72,16 +72,8 @@ def int8_rate(rows: int, inner: int, outer: int, threads: int | None, spinning: 
 
 def torch_source(path: str | os.PathLike) -> Path | None:
     """The PyTorch checkpoint an ONNX model was exported from (its lineage's nearest non-ONNX model), if present."""
-    current, seen = Path(path), set()
-    while current not in seen and current.is_dir():
-        if not is_onnx_model(current) and (current / "config.json").exists():
-            return current
-        seen.add(current)
-        parent = ((read_manifest(current) or {}).get("inputs", {}).get("model") or {}).get("path")
-        if not parent:
-            return None
-        current = Path(parent)
-    return None
+    return next((current for current, _ in ancestors(path)
+                 if current.is_dir() and not is_onnx_model(current) and (current / "config.json").exists()), None)
 
 
 def compute_floor(path: str | os.PathLike, threads: int | None, batch: int = 1, length: int = 128,
