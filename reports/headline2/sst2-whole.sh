@@ -4,7 +4,7 @@
 # holds sentences (19.5 words); with --whole-rows validation is 15% of train's 6,885 sentences (19.4 words) and
 # train loses every phrase inside them. The teacher is fine-tuned again on that train role (the carve is inherited
 # by every later stage from its manifest), then the search of sst2.sh runs in a fresh workdir, then the three bench
-# runs. Run from the repository root, venv active, nothing else running.
+# runs. Extra arguments go to the search. Run from the repository root, venv active, nothing else running.
 set -euo pipefail
 export COMPRESS_DATA_DIR=${COMPRESS_DATA_DIR:-../shared/datasets}
 mkdir -p artifacts/logs artifacts/headline2
@@ -13,7 +13,7 @@ mkdir -p artifacts/logs artifacts/headline2
   2> artifacts/logs/headline2-sst2-whole-teacher.log
 compress search --model artifacts/headline2/sst2-whole-teacher --max-accuracy-drop 1.0 --min-size-ratio 12 \
   --time-budget ${BUDGET:-120} --workdir artifacts/headline2/sst2-whole-search \
-  --report reports/headline2/sst2-whole-search -o artifacts/headline2/sst2-whole-winner --overwrite \
+  --report reports/headline2/sst2-whole-search -o artifacts/headline2/sst2-whole-winner --overwrite "$@" \
   > artifacts/logs/headline2-sst2-whole-search.log 2> artifacts/logs/headline2-sst2-whole-search.err
 bash reports/headline2/bench.sh artifacts/headline2/sst2-whole-teacher artifacts/headline2/sst2-whole-winner 1.0 \
   reports/headline2/sst2-whole
