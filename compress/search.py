@@ -74,6 +74,9 @@ class SearchConfig(LoadSettings, DataConfig):
                                      interval="[0, inf)")
     prune_ratios: list[float] = option([0.25, 0.5], "shares of heads and FFN neurons pruned from the fastest "
                                                     "student within budget; 0 skips", interval="[0, 1)")
+    prune_scope: str = option("layer", "how --prune-ratios picks heads: layer (the same share of every layer) or "
+                                       "global (ranked across layers, so layers keep different counts)",
+                              choices=("layer", "global"))
     prune_steps: int = option(1, "pruning steps from one ratio to the next, each followed by recovery",
                               interval="[1, inf)")
     recovery_epochs: list[float] = option([1.0], "recovery passes after each pruning step on the input model's soft "
@@ -248,8 +251,9 @@ def _pruned(state: candidates.SearchState, source: Candidate, name: str) -> None
     heads, width = layers * shape.num_attention_heads, getattr(shape, layout_of(shape).ffn_config)
     done, cuts = 0.0, []
     for i, ratio in enumerate(sorted({r for r in config.prune_ratios if r > 0})):
-        cuts.append((f"{name}-prune{round(100 * ratio)}", f"prune heads+FFN to {ratio:g}",
-                     {"heads": round(ratio * heads) - round(done * heads),
+        cuts.append((f"{name}-prune{round(100 * ratio)}", f"prune heads+FFN to {ratio:g}"
+                     + (" (heads ranked across layers)" if config.prune_scope == "global" else ""),
+                     {"heads": round(ratio * heads) - round(done * heads), "scope": config.prune_scope,
                       "ffn_neurons": layers * (round(ratio * width) - round(done * width)),
                       **_recovery(config, i)}))
         done = ratio

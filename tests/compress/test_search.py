@@ -8,7 +8,8 @@ import pytest
 
 from compress import candidates
 from compress import search as search_module
-from compress.candidates import Candidate, SearchState, best, pareto
+from compress.candidates import Candidate, SearchState, best, pareto, settings_for
+from compress.prune import PruneConfig
 from compress.cli import main
 from compress.search import SearchConfig, search, student_budget
 
@@ -250,6 +251,22 @@ def test_a_dry_run_lists_untrained_students_and_their_pruning_without_error(trai
     planned = [line.split("] ", 1)[1].split(":")[0] for line in logs if "would run" in line]
     assert "student1 (distill)" in planned and "student1-prune25 (prune)" in planned
     assert not (tmp_path / "work").exists(), "a dry run makes nothing"
+
+
+def test_the_prune_scope_reaches_every_head_pruning_stage(trained_tiny_bert, tmp_path, monkeypatch):
+    scopes, real_make = {}, candidates.make
+
+    def spy(state, name, kind, settings, parent, work=0.0):
+        if kind == "prune" and "heads" in settings:
+            scopes[name] = settings_for(PruneConfig, state.config, settings).scope
+        return real_make(state, name, kind, settings, parent, work)
+
+    monkeypatch.setattr(candidates, "make", spy)
+    logs = []
+    search(quick(trained_tiny_bert, tmp_path, student_layers=[1], prune_scope="global"), tmp_path / "winner",
+           dry_run=True, log=logs.append)
+    assert scopes == {"student1-prune25": "global", "student1-prune50": "global"}
+    assert any("student1-prune25 (prune)" in line for line in logs)
 
 
 def test_a_late_measurement_failure_keeps_the_winner_and_marks_what_failed(trained_tiny_bert, tmp_path,
