@@ -1,6 +1,7 @@
 """A headline over repeated bench runs: each a fresh process measuring the same variants side by side; for each
 variant the median and range of its headline latency and of its ratios to the baseline across runs, and its
-accuracy change on the scored role with the paired interval (scores do not change between runs; the run that differs is flagged).
+accuracy change on the scored role with the paired interval (scores do not change between runs; the run that
+differs is flagged).
 
     python -m eval.repeats RUN1.json RUN2.json RUN3.json
 """
@@ -63,7 +64,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                   + (f" {test['verdict']}" if test.get("verdict") else "")) if test else row["scored"]
         size = f"{row['size_ratio']:.2f}" if row.get("size_ratio") else ""
         lines.append(f"| {row['name']} | {spread(row, 'latency_ms', '')} | {spread(row, 'latency_speedup')} | "
-                     f"{spread(row, 'throughput_ratio')} | {size} | {change}{'' if row['scores_agree'] else ' (scores differ between runs)'} |")
+                     f"{spread(row, 'throughput_ratio')} | {size} | {change}"
+                     f"{'' if row['scores_agree'] else ' (scores differ between runs)'} |")
     return "\n".join(lines)
 
 
