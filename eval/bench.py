@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from compress.artifacts import ancestors, hash_path
-from compress.config import option, to_dict
+from compress.config import accepted, option, to_dict
 from compress.data import DataConfig, load_split
 from compress.errors import CompressError
 from compress.metrics import Metric
@@ -18,6 +18,7 @@ from compress.onnx_model import is_onnx_model, onnx_file
 from compress.paths import portable_path
 from compress.roles import load_roles, resolve_data
 from compress.serving import model_dir
+from compress.stages import STAGES
 from eval import accuracy, calibration, fidelity, latency, machine, memory, paired, record, robustness
 from eval.runners import VariantSpec, open_runner
 
@@ -246,9 +247,14 @@ def lineage(path: Path) -> list[dict[str, Any]]:
 
 def _key_settings(manifest: dict[str, Any]) -> dict[str, Any]:
     keep = ("mode", "per_channel", "calibration_method", "op_types", "max_accuracy_drop", "student_layers",
-            "student_layer_ids", "kd_weight", "hidden_weight", "attention_weight", "head_ratio", "ffn_ratio",
-            "layers_to_drop", "epochs", "learning_rate", "optimize", "fp16", "preset")
-    return {k: v for k, v in manifest.get("settings", {}).items() if k in keep and v not in (None, [], False)}
+            "student_layer_ids", "kd_weight", "hidden_weight", "attention_weight", "head_ratio", "ffn_ratio", "heads",
+            "ffn_neurons", "hidden_size", "scope", "layers_to_drop", "epochs", "recovery_epochs", "learning_rate",
+            "optimize", "fp16", "preset")
+    stage = STAGES.get(manifest["stage"])
+    # A stage's manifest also holds the shared fields it never reads (prune's `epochs`): not part of its recipe.
+    read = {f.name for f in accepted(stage.load()[0])} if stage else set(keep)
+    return {k: v for k, v in manifest.get("settings", {}).items()
+            if k in keep and k in read and v not in (None, [], False)}
 
 
 def _relate_to_baseline(variants: list[dict[str, Any]], config: BenchConfig) -> None:

@@ -242,6 +242,19 @@ def test_lineage_names_the_bundled_model_by_package_and_version_and_other_steps_
     assert [s["path"] for s in lineage(tmp_path / "onnx")][0] == os.path.join("..", "onnx")
 
 
+def test_lineage_shows_the_settings_a_stage_reads_not_shared_ones_it_ignores(tmp_path):
+    import time
+
+    from compress.artifacts import write_manifest
+    from eval.bench import lineage
+
+    (tmp_path / "student").mkdir()
+    (tmp_path / "pruned").mkdir()
+    write_manifest(tmp_path / "pruned", "prune", {"model": tmp_path / "student"},
+                   {"epochs": 3.0, "recovery_epochs": 1.0, "heads": 9, "scope": "global"}, {}, time.time())
+    assert lineage(tmp_path / "pruned")[0]["settings"] == {"recovery_epochs": 1.0, "heads": 9, "scope": "global"}
+
+
 def test_a_hub_model_id_is_benched_from_the_local_hub_cache(hub_cache):
     result = bench(["org/tiny"], BenchConfig(**{**FAST, "batch_sizes": [1]}, memory=False, perturbations=["none"],
                                              roles=["test"]))
