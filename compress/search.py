@@ -74,8 +74,8 @@ class SearchConfig(LoadSettings, DataConfig):
                                      interval="[0, inf)")
     prune_ratios: list[float] = option([0.25, 0.5], "shares of heads and FFN neurons pruned from the fastest "
                                                     "student within budget; 0 skips", interval="[0, 1)")
-    prune_scope: str = option("layer", "how --prune-ratios picks heads: layer (the same share of every layer) or "
-                                       "global (ranked across layers, so layers keep different counts)",
+    prune_scope: str = option("layer", "heads ranked within each layer (the same share of each) or across "
+                                       "layers",
                               choices=("layer", "global"))
     prune_steps: int = option(1, "pruning steps from one ratio to the next, each followed by recovery",
                               interval="[1, inf)")
