@@ -17,7 +17,7 @@ from eval import record
 from eval.latency import HEADLINE, HEADLINE_REAL
 
 
-def _ratio(variant: dict[str, Any], workload: str, key: str) -> float | None:
+def _figure(variant: dict[str, Any], workload: str, key: str) -> float | None:
     entry = next((e for e in variant["latency"] if e["workload"] == workload), None)
     return entry[key] if entry else None
 
@@ -34,13 +34,13 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"name": name, "runs": len(runs)}
         for label, workload, key in (("latency_ms", HEADLINE, "p50_ms"), ("latency_speedup", HEADLINE, "speedup_p50"),
                                      ("throughput_ratio", HEADLINE_REAL, "throughput_ratio")):
-            values = [v for v in (_ratio(run, workload, key) for run in runs) if v is not None]
+            values = [v for v in (_figure(run, workload, key) for run in runs) if v is not None]
             if values:
                 row[label] = {"median": statistics.median(values), "low": min(values), "high": max(values)}
         row["size_ratio"] = runs[0]["size"].get("size_ratio")
         scores = {tuple(sorted((run.get("accuracy") or {}).get("metrics", {}).items())) for run in runs}
         row["scores_agree"] = len(scores) == 1
-        row["scored"] = "baseline" if runs[0].get("accuracy") else "not scored"
+        row["scored"] = bool(runs[0].get("accuracy"))
         paired = (runs[0].get("accuracy") or {}).get("paired")
         if paired:
             row["test"] = {"delta_points": paired["delta_points"], "interval_points": paired["interval_points"],
@@ -61,7 +61,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         test = row.get("test")
         change = (f"{test['delta_points']:+.2f} [{test['interval_points'][0]:+.2f}, {test['interval_points'][1]:+.2f}]"
-                  + (f" {test['verdict']}" if test.get("verdict") else "")) if test else row["scored"]
+                  + (f" {test['verdict']}" if test.get("verdict") else "")) if test else \
+            ("baseline" if row["scored"] else "not scored")
         size = f"{row['size_ratio']:.2f}" if row.get("size_ratio") else ""
         lines.append(f"| {row['name']} | {spread(row, 'latency_ms', '')} | {spread(row, 'latency_speedup')} | "
                      f"{spread(row, 'throughput_ratio')} | {size} | {change}"
