@@ -4,8 +4,9 @@ The student is a copy of the teacher that keeps its embeddings, pooler, classifi
 its encoder layers (default: the top layer of each of N near-equal blocks of teacher layers), so it
 starts from weights that already solve the task rather than from scratch. It is then trained with
 the shared loop (compress.training.train) on a weighted sum of hard-label cross-entropy, soft-target
-KL at a temperature, hidden-state MSE and MiniLM-style attention transfer; a zero weight leaves its
-term out entirely, together with the teacher outputs only that term needs.
+KL at a temperature, hidden-state MSE, MiniLM-style attention transfer and MiniLM v2's query, key and
+value self-relation transfer; a zero weight leaves its term out entirely, together with the teacher
+outputs only that term needs.
 
 Students that are also narrower (fewer heads, a smaller FFN) are out of scope here: the pruning
 stage removes width, and distil-then-prune composes the two.
@@ -53,12 +54,16 @@ class DistillConfig(LoadSettings, LossWeights, TrainConfig, DataConfig, AugmentC
                                               interval="[0, inf)")
     attention_weight: float = option(0.0, "weight of MiniLM-style transfer of the last layer's attention (slower: "
                                           "eager attention, teacher on every step)", interval="[0, inf)")
+    relation_weight: float = option(0.0, "weight of MiniLM v2 transfer of the last layer's query, key and value "
+                                         "self-relations (teacher on every step)", interval="[0, inf)")
+    relation_heads: int | None = option(None, "relation heads the projections are split into (default: the "
+                                              "teacher's attention heads)", interval="[1, inf)")
     # Hidden states and attentions are not cached: for a whole training set they would not fit in memory.
     cache_teacher: bool = option(True, "compute the teacher's logits once up front instead of on every step "
                                        "(soft targets only)")
 
     def terms(self) -> dict[str, float]:
-        return {**super().terms(), "attention": self.attention_weight}
+        return {**super().terms(), "attention": self.attention_weight, "relation": self.relation_weight}
 
 
 def default_layer_ids(teacher_layers: int, student_layers: int) -> list[int]:
@@ -87,6 +92,14 @@ def choose_layer_ids(config: DistillConfig, teacher_layers: int) -> list[int]:
     return ids
 
 
+def choose_relation_heads(config: DistillConfig, teacher: torch.nn.Module) -> int:
+    heads = config.relation_heads or teacher.config.num_attention_heads
+    width = prunable_layers(teacher)[-1].query.out_features  # the student's too: it is cut from the teacher
+    if width % heads:
+        raise CompressError(f"--relation-heads {heads} does not divide the teacher's projection width {width}")
+    return heads
+
+
 def build_student(teacher: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Module:
     """A copy of `teacher` with only encoder layers `layer_ids`, in that order; everything else copied as is."""
     return keep_layers(copy.deepcopy(teacher), layer_ids)
@@ -109,6 +122,7 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     teacher, source = load_teacher(config, attention=bool(weights["attention"]))
     teacher_layers = encoder_layers(teacher, f"teacher {config.teacher}")
     layer_ids = choose_layer_ids(config, len(teacher_layers))
+    relation_heads = choose_relation_heads(config, teacher)
     tokenizer = load_tokenizer(source, teacher.config.vocab_size)
     config = resolve_data(config, config.teacher)
     roles = load_roles(config)
@@ -127,14 +141,16 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     device = PartialState().device
     teacher.eval().requires_grad_(False).to(device)
     pad_id = tokenizer.pad_token_id
-    cache = config.cache_teacher and weights["kd"] > 0 and not (weights["hidden"] or weights["attention"])
+    cache = config.cache_teacher and weights["kd"] > 0 and not (weights["hidden"] or weights["attention"]
+                                                                or weights["relation"])
     teacher_logits = None
     if cache or config.augment:
         teacher_logits = predict_logits(teacher, train_features, pad_id, config.eval_batch_size, device,
                                         progress="teacher logits")
         teacher_labelled(train_features.labels, teacher_logits, originals)
     loss = DistillLoss(weights, config.temperature, teacher, layer_ids,
-                       torch.from_numpy(teacher_logits).to(device) if cache else None)
+                       torch.from_numpy(teacher_logits).to(device) if cache else None,
+                       relation_heads)
     teacher_eval = evaluate(teacher, eval_features, pad_id, config.eval_batch_size, device, metric)
     result = train(student, train_features, eval_features, pad_id, config, loss, description="distill", metric=metric)
 

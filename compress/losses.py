@@ -5,11 +5,14 @@ settings that weigh them: shared by the distil stage and pruning recovery.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import contextlib
+import math
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
+from compress.anatomy import prunable_layers
 from compress.config import Settings, option
 from compress.errors import CompressError
 from compress.inference import model_inputs
@@ -17,6 +20,8 @@ from compress.inference import model_inputs
 # Keeps log() finite where a student attention probability underflows to zero; such keys then
 # carry a large but finite penalty instead of an infinite one.
 _PROB_FLOOR = 1e-12
+# The projections whose self-relations MiniLM v2 transfers.
+_PROJECTIONS = ("query", "key", "value")
 
 
 def soft_target_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -55,6 +60,47 @@ def attention_kl(student_probs: torch.Tensor, teacher_probs: torch.Tensor,
     return (per_query * mask).sum() / (mask.sum() * per_query.shape[1])
 
 
+def self_relations(states: torch.Tensor, heads: int, attention_mask: torch.Tensor) -> torch.Tensor:
+    """MiniLM v2's relation distributions of one projection's output [batch, tokens, width]: split into `heads`
+    relation heads, softmax of the scaled dot products of each token with every real token, [batch, heads,
+    tokens, tokens].
+
+    Relation heads need not be the model's attention heads, so a teacher and a student with different head
+    counts still give distributions of the same shape.
+    """
+    batch, tokens, width = states.shape
+    split = states.view(batch, tokens, heads, width // heads).transpose(1, 2)
+    scores = split @ split.transpose(-1, -2) / math.sqrt(width // heads)
+    padding = attention_mask[:, None, None, :] == 0
+    return scores.masked_fill(padding, torch.finfo(scores.dtype).min).softmax(-1)
+
+
+def relation_kl(student: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor], heads: int,
+                attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the query, key and value projections of the KL between their self-relations (MiniLM v2)."""
+    return torch.stack([attention_kl(self_relations(student[role], heads, attention_mask),
+                                     self_relations(teacher[role], heads, attention_mask), attention_mask)
+                        for role in _PROJECTIONS]).mean()
+
+
+@contextlib.contextmanager
+def last_layer_projections(model: torch.nn.Module):
+    """The outputs of the last encoder layer's query, key and value projections in the forward passes run inside.
+
+    Hooks on the projections rather than output_attentions: they work on the fast SDPA path, and MiniLM v2
+    compares the projections themselves.
+    """
+    block = prunable_layers(getattr(model, "module", model))[-1]
+    captured: dict[str, torch.Tensor] = {}
+    handles = [getattr(block, role).register_forward_hook(
+        lambda module, args, output, role=role: captured.__setitem__(role, output)) for role in _PROJECTIONS]
+    try:
+        yield captured
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @dataclass
 class LossWeights(Settings):
     """How distillation weighs its terms (distil, and pruning recovery when it distils)."""
@@ -91,8 +137,9 @@ class DistillLoss:
     """
 
     def __init__(self, weights: dict[str, float], temperature: float = 1.0, teacher: torch.nn.Module | None = None,
-                 layer_ids: Sequence[int] = (), teacher_logits: torch.Tensor | None = None):
+                 layer_ids: Sequence[int] = (), teacher_logits: torch.Tensor | None = None, relation_heads: int = 1):
         self.weights = {term: w for term, w in weights.items() if w}
+        self.relation_heads = relation_heads
         self.temperature = temperature
         self.teacher = teacher
         self.teacher_logits = teacher_logits
@@ -100,14 +147,19 @@ class DistillLoss:
         self.pairs = [(0, 0)] + [(j + 1, i + 1) for j, i in enumerate(layer_ids)]
         self.outputs = {"output_hidden_states": "hidden" in self.weights,
                         "output_attentions": "attention" in self.weights}
-        self.online = any(self.outputs.values()) or ("kd" in self.weights and teacher_logits is None)
+        self.online = (any(self.outputs.values()) or "relation" in self.weights
+                       or ("kd" in self.weights and teacher_logits is None))
+
+    def _projections(self, model: torch.nn.Module):
+        return last_layer_projections(model) if "relation" in self.weights else contextlib.nullcontext({})
 
     def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]):
         inputs = model_inputs(batch, model)
-        student = model(**inputs, **self.outputs)
+        with self._projections(model) as student_projections:
+            student = model(**inputs, **self.outputs)
         teacher = None
         if self.online:
-            with torch.no_grad():
+            with torch.no_grad(), self._projections(self.teacher) as teacher_projections:
                 teacher = self.teacher(**inputs, **self.outputs)
         parts = {}
         if "ce" in self.weights:
@@ -120,5 +172,8 @@ class DistillLoss:
                                                batch["attention_mask"])
         if "attention" in self.weights:
             parts["attention"] = attention_kl(student.attentions[-1], teacher.attentions[-1], batch["attention_mask"])
+        if "relation" in self.weights:
+            parts["relation"] = relation_kl(student_projections, teacher_projections, self.relation_heads,
+                                            batch["attention_mask"])
         loss = sum(self.weights[term] * value for term, value in parts.items())
         return loss, {term: value.item() for term, value in parts.items()}

@@ -18,11 +18,11 @@ from compress.data import LabelledText, LabelSpace, load_split
 from compress.distill import DistillConfig, build_student, choose_layer_ids, default_layer_ids, distill
 from compress.errors import CompressError
 from compress.inference import loader, model_inputs, predict_logits
-from compress.losses import DistillLoss, attention_kl, hidden_state_mse, soft_target_kl
+from compress.losses import DistillLoss, attention_kl, hidden_state_mse, relation_kl, self_relations, soft_target_kl
 from compress.models import load_classifier, load_tokenizer
 from tests.conftest import cut_bert
 
-WEIGHTS = {"ce": 0.3, "kd": 0.7, "hidden": 0.2, "attention": 0.5}
+WEIGHTS = {"ce": 0.3, "kd": 0.7, "hidden": 0.2, "attention": 0.5, "relation": 0.4}
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_hidden_and_attention_terms_ignore_padding():
 def test_total_is_the_weighted_sum_of_the_parts(pair):
     teacher, student, _, batch, _ = pair
     student.eval()  # no dropout, so the parts can be recomputed by hand
-    loss, parts = DistillLoss(WEIGHTS, 2.0, teacher, [1, 3])(student, batch)
+    loss, parts = DistillLoss(WEIGHTS, 2.0, teacher, [1, 3], relation_heads=4)(student, batch)
     assert set(parts) == set(WEIGHTS)
     assert loss.item() == pytest.approx(sum(WEIGHTS[k] * parts[k] for k in parts), rel=1e-6)
     assert all(v > 0 for v in parts.values())
@@ -144,6 +144,31 @@ def test_total_is_the_weighted_sum_of_the_parts(pair):
     assert parts["attention"] == pytest.approx(attention_kl(s.attentions[-1], t.attentions[-1], mask).item(), rel=1e-5)
     # The embeddings are copied, so before any training their outputs agree exactly.
     assert hidden_state_mse(s.hidden_states, t.hidden_states, [(0, 0)], mask).item() == 0
+    # The last layer's projections recomputed from the states entering it, away from the loss's hooks.
+    with torch.no_grad():
+        projections = [{role: getattr(model.bert.encoder.layer[-1].attention.self, role)(out.hidden_states[-2])
+                        for role in ("query", "key", "value")} for model, out in ((student, s), (teacher, t))]
+    assert parts["relation"] == pytest.approx(relation_kl(*projections, 4, mask).item(), rel=1e-5)
+
+
+def test_relations_are_distributions_over_real_tokens_per_relation_head():
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    states = torch.randn(2, 4, 12, generator=torch.Generator().manual_seed(0))
+    relations = self_relations(states, 3, mask)
+    assert relations.shape == (2, 3, 4, 4)
+    torch.testing.assert_close(relations.sum(-1), torch.ones(2, 3, 4))
+    assert (relations[0, ..., 3] == 0).all() and (relations[1, ..., 2:] == 0).all()
+    # Relation head 1 of the first example from its own four columns, by hand.
+    head = states[0, :3, 4:8]
+    torch.testing.assert_close(relations[0, 1, :3, :3], (head @ head.T / 2).softmax(-1))
+    same = {role: states for role in ("query", "key", "value")}
+    assert relation_kl(same, same, 3, mask).item() == pytest.approx(0, abs=1e-6)
+    other = {**same, "value": states.flip(-1)}
+    assert relation_kl(other, same, 3, mask).item() > 0.01
+    # Padding carries no relation: changing a padded token's vector changes nothing.
+    padded = states.clone()
+    padded[0, 3] = 50.0
+    assert relation_kl({**same, "key": padded}, same, 3, mask).item() == pytest.approx(0, abs=1e-6)
 
 
 def test_zero_weight_removes_the_term_and_what_it_needs(pair):
@@ -160,6 +185,14 @@ def test_zero_weight_removes_the_term_and_what_it_needs(pair):
         _, parts = DistillLoss(weights, 2.0, teacher, [1, 3])(student, batch)
         assert set(parts) == {"hidden"}
         assert teacher_calls[-1]["output_hidden_states"] is True and teacher_calls[-1]["output_attentions"] is False
+
+        weights = {"relation": 1.0}
+        block = student.bert.encoder.layer[-1].attention.self
+        _, parts = DistillLoss(weights, 2.0, teacher, [1, 3], relation_heads=4)(student, batch)
+        assert set(parts) == {"relation"} and parts["relation"] > 0
+        assert teacher_calls[-1]["output_hidden_states"] is False and teacher_calls[-1]["output_attentions"] is False
+        assert not any(getattr(block, role)._forward_hooks for role in ("query", "key", "value")), \
+            "the projections' hooks must go when the step ends"
 
         seen = len(teacher_calls)
         DistillLoss({"ce": 0.5, "kd": 0.5}, 2.0, teacher, [1, 3], cached)(student, batch)
@@ -217,12 +250,13 @@ def test_distill_writes_a_reloadable_student(trained_tiny_bert, tmp_path):
 
 def test_distill_with_every_term_and_augmentation(trained_tiny_bert, tmp_path):
     config = DistillConfig(teacher=str(trained_tiny_bert), student_layers=1, hidden_weight=1.0, attention_weight=1.0,
-                           augment=1, max_train_examples=64, max_eval_examples=32, max_length=32, max_steps=3,
-                           batch_size=16)
+                           relation_weight=1.0, augment=1, max_train_examples=64, max_eval_examples=32, max_length=32,
+                           max_steps=3, batch_size=16)
     manifest = distill(config, tmp_path / "student")
     metrics = manifest["metrics"]
     assert metrics["train_examples"] == 64 and metrics["augmented_examples"] == 64 and metrics["steps"] == 3
-    assert metrics["teacher_cached"] is False and set(metrics["history"][-1]) >= {"ce", "kd", "hidden", "attention"}
+    assert metrics["teacher_cached"] is False and set(metrics["history"][-1]) >= {"ce", "kd", "hidden", "attention",
+                                                                                "relation"}
     assert load_classifier(tmp_path / "student").config.num_hidden_layers == 1
 
 
@@ -233,6 +267,7 @@ def test_distill_with_every_term_and_augmentation(trained_tiny_bert, tmp_path):
     ("--ce-weight", 0, "--kd-weight", 0),
     ("--kd-weight", -1),
     ("--temperature", 0),
+    ("--relation-weight", 1, "--relation-heads", 5),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(trained_tiny_bert, tmp_path, capsys, args):
     out = tmp_path / "out" / "student"
