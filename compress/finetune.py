@@ -22,7 +22,8 @@ from compress.training import TrainConfig, save_trained, train
 class FinetuneConfig(LoadSettings, TrainConfig, DataConfig):
     """Settings of `compress finetune`."""
 
-    model: str = option("default", "checkpoint directory or hub id to start from ('default': the bundled MiniLM-L6 BERT)")
+    model: str = option("default", "checkpoint directory or hub id to start from ('default': the bundled MiniLM-L6 "
+                                   "BERT)")
 
 
 def finetune(config: FinetuneConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:

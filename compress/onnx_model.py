@@ -67,7 +67,8 @@ def session(path: str | os.PathLike, threads: int | None = None, providers: list
     providers = providers or ["CPUExecutionProvider"]
     missing = [p for p in providers if p not in available]
     if missing:
-        raise CompressError(f"execution provider(s) {', '.join(missing)} not installed; available: {', '.join(available)}")
+        raise CompressError(f"execution provider(s) {', '.join(missing)} not installed; available: "
+                            f"{', '.join(available)}")
     options = session_options(threads, spinning, optimization)
     if profile_prefix:
         options.enable_profiling = True

@@ -226,7 +226,8 @@ def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: Label
         teacher, source = load_fine_tuned(config.teacher, "teacher", config)
         if LabelSpace.from_id2label(teacher.config.id2label) != labels:
             theirs = ", ".join(teacher.config.id2label.values())
-            raise CompressError(f"teacher {config.teacher} predicts labels {theirs}, the model {', '.join(labels.names)}")
+            raise CompressError(f"teacher {config.teacher} predicts labels {theirs}, the model "
+                                f"{', '.join(labels.names)}")
         # The teacher reads the rows with its own tokenizer; its logits are matched to them by row.
         tokenizer = load_tokenizer(source, teacher.config.vocab_size)
         features, pad_id = featurize(tokenizer, train_data, labels, config.max_length), tokenizer.pad_token_id

@@ -87,7 +87,8 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     lines = getattr(raw, "lines", {})
     for key in raw:
         if key not in RECIPE_KEYS:
-            raise CompressError(f"{file}, line {lines.get(key)}: unknown key {key!r}; allowed: {', '.join(RECIPE_KEYS)}")
+            raise CompressError(f"{file}, line {lines.get(key)}: unknown key {key!r}; allowed: "
+                                f"{', '.join(RECIPE_KEYS)}")
     stages = raw.get("stages")
     if not isinstance(stages, list) or not stages:
         raise CompressError(f"{file}: 'stages' must be a non-empty list")
@@ -133,8 +134,9 @@ def _plan_stage(file: Path, index: int, entry: Any, made: dict[str, str], data_d
         inputs = entry.get("variants") or [n for n, k in made.items() if k in spec.accepts]
         for variant in inputs:
             if made.get(variant) not in spec.accepts:
+                earlier = ", ".join(n for n, k in made.items() if k in MODEL_KINDS)
                 raise CompressError(f"{where}, line {lines.get('variants')}: variant {variant!r} is not a model made "
-                                    f"by an earlier stage ({', '.join(n for n, k in made.items() if k in MODEL_KINDS)})")
+                                    f"by an earlier stage ({earlier})")
     else:
         wanted = entry.get("input")
         if wanted is None:

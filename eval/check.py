@@ -110,7 +110,8 @@ def check(candidate: dict[str, Any], baseline: dict[str, Any], tol: Tolerances,
             compare(name, "peak_memory_mb", b, c, b * (1 + tol.max_memory_increase), worse_if_higher=True)
         if name == reference or not compare_latency:
             continue
-        shared = [w for w in base_rel[name] if w in cand_rel.get(name, {}) and (not tol.workloads or w in tol.workloads)]
+        shared = [w for w in base_rel[name]
+                  if w in cand_rel.get(name, {}) and (not tol.workloads or w in tol.workloads)]
         for workload in shared:
             b, c = base_rel[name][workload], cand_rel[name][workload]
             compare(name, f"latency/{workload} (x {reference})", b, c, b * (1 + tol.max_latency_increase),
@@ -121,7 +122,8 @@ def check(candidate: dict[str, Any], baseline: dict[str, Any], tol: Tolerances,
 
 
 def _accuracy_drop(variants: dict[str, dict[str, Any]], name: str, reference: str) -> float:
-    return 100 * (variants[reference]["accuracy"]["metrics"]["accuracy"] - variants[name]["accuracy"]["metrics"]["accuracy"])
+    accuracy = {key: variants[key]["accuracy"]["metrics"]["accuracy"] for key in (reference, name)}
+    return 100 * (accuracy[reference] - accuracy[name])
 
 
 def describe(summary: dict[str, Any]) -> list[str]:

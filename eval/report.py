@@ -47,7 +47,8 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
 def main_table(variants: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     workload = _headline_workload(variants)
     head = ["variant", "made by", "backend", "precision", "accuracy %", "Δ pts", "agreement %", "size MB", "size x",
-            "peak RSS MB", f"{workload} p50 ms", "p90 ms", "p99 ms", "speed-up x", f"{HEADLINE_REAL} seq/s", "throughput x"]
+            "peak RSS MB", f"{workload} p50 ms", "p90 ms", "p99 ms", "speed-up x", f"{HEADLINE_REAL} seq/s",
+            "throughput x"]
     rows = []
     for v in variants:
         acc = v.get("accuracy", {})
@@ -126,7 +127,8 @@ def flips_cell(fid: dict[str, Any]) -> str:
 
 
 def _markdown_table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"]
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"
+    lines = ["| " + " | ".join(head) + " |", rule]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
@@ -285,11 +287,13 @@ def write_report(record_files: Sequence[str | os.PathLike], output: str | os.Pat
                          f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{n.replace("_", " ")}'
                          f"</figcaption></figure>" for n, p in files.items())
         lineage = "".join(f"<li>{html.escape(line[2:]).replace('**', '')}</li>" for line in _lineage_lines(variants))
-        machine = "".join(f"<li>{html.escape(line.strip()[2:]).replace('**', '')}</li>" for line in _machine_lines(records))
+        machine = "".join(f"<li>{html.escape(line.strip()[2:]).replace('**', '')}</li>"
+                          for line in _machine_lines(records))
         extra = "".join(f"<h2>{html.escape(h)}</h2>{body}" for h, _, body in extra_sections)
         page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}}
-table{{border-collapse:collapse;font-size:13px;margin:1em 0}}th,td{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+table{{border-collapse:collapse;font-size:13px;margin:1em 0}}
+th,td{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
 th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:1em}}
 img{{max-width:640px}}</style></head><body><h1>{html.escape(title)}</h1>
 <p>Ratios compare each variant with the first variant of its bench run, measured side by side.</p>

@@ -180,7 +180,8 @@ def test_a_number_outside_its_range_is_one_line_before_any_work(tiny_bert, tmp_p
 
 @pytest.mark.parametrize("argv, message", [
     (["distill", "--teacher", "t", "--temperature", "0", "-o", "out"], "--temperature must be above 0, got 0.0"),
-    (["prune", "--model", "m", "--head-ratio", "1", "-o", "out"], "--head-ratio must be at least 0 and below 1, got 1.0"),
+    (["prune", "--model", "m", "--head-ratio", "1", "-o", "out"],
+     "--head-ratio must be at least 0 and below 1, got 1.0"),
     (["export", "--model", "m", "--parity-batch-sizes", "8", "0", "-o", "out"],
      "--parity-batch-sizes must be at least 1, got 0"),
     (["quantize", "--model", "m", "--calibration-examples", "0", "-o", "out"],

@@ -199,7 +199,8 @@ def test_a_stage_without_data_reads_what_its_input_model_was_trained_on(tiny_ber
                   header="sentence1\tsentence2\tlabel")
     finetune(FinetuneConfig(model=str(tiny_bert), data=str(pairs), max_steps=1, batch_size=8, max_length=16),
              tmp_path / "teacher")
-    export(ExportConfig(model=str(tmp_path / "teacher"), max_eval_examples=4, parity_batch_sizes=[1]), tmp_path / "onnx")
+    export(ExportConfig(model=str(tmp_path / "teacher"), max_eval_examples=4, parity_batch_sizes=[1]),
+           tmp_path / "onnx")
     teacher = json.loads((tmp_path / "teacher" / "manifest.json").read_text())
     exported = json.loads((tmp_path / "onnx" / "manifest.json").read_text())
     assert exported["settings"]["data"] == str(pairs)

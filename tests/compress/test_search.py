@@ -129,7 +129,8 @@ def test_screening_scores_on_validation_only_and_the_winner_follows_validation(m
         name = models[0]
         validation = {"a": 0.895, "b": 0.880}[name]
         test = {"a": 0.880, "b": 0.900}[name]  # the test role disagrees: it would prefer b
-        return {"variants": [{"validation": {"metrics": {"score": validation}}, "accuracy": {"metrics": {"score": test}},
+        return {"variants": [{"validation": {"metrics": {"score": validation}},
+                              "accuracy": {"metrics": {"score": test}},
                               "latency": [{"workload": "b1xl128", "p50_ms": {"a": 5.0, "b": 2.0}[name]},
                                           {"workload": "real-b32", "seq_per_s": 100.0}],
                               "size": {"file_bytes": 1e6}}]}
@@ -187,7 +188,8 @@ def test_distils_then_prunes_the_fastest_student_and_measures_the_front_side_by_
 def test_each_pruning_ratio_continues_from_the_milder_one(searched):
     _, summary, _, _ = searched
     paths = {c["name"]: c["path"] for c in summary["candidates"]}
-    manifests = {n: json.loads((Path(paths[n]) / "manifest.json").read_text()) for n in ("student1-prune25", "student1-prune50")}
+    manifests = {n: json.loads((Path(paths[n]) / "manifest.json").read_text())
+                 for n in ("student1-prune25", "student1-prune50")}
     parent = {n: Path(m["inputs"]["model"]["path"]).resolve() for n, m in manifests.items()}
     assert parent["student1-prune25"] == Path(paths["student1"]).resolve()
     assert parent["student1-prune50"] == Path(paths["student1-prune25"]).resolve()
