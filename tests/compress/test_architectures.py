@@ -96,7 +96,8 @@ def onnx_logits(directory: Path, inputs: dict[str, np.ndarray]) -> np.ndarray:
 def student(teacher) -> tuple[str, Path]:
     kind, path = teacher
     out = path.parent / "student"
-    distill(DistillConfig(teacher=str(path), student_layers=1, epochs=1, hidden_weight=1.0, **SMALL), out)
+    distill(DistillConfig(teacher=str(path), student_layers=1, epochs=1, hidden_weight=1.0, relation_weight=1.0,
+                          **SMALL), out)
     return kind, out
 
 
@@ -128,6 +129,8 @@ def test_finetuning_learns_the_labels_of_its_data_and_reloads_in_plain_transform
 
 def test_the_student_keeps_one_teacher_layer_and_reloads_with_the_same_logits(student):
     kind, path = student
+    # Each architecture's query/key/value projections were found for the relation term, and it was trained on.
+    assert {"hidden", "relation"} <= set(json.loads((path / "metrics.json").read_text())["history"][-1])
     model = load_classifier(path)
     assert model.config.num_hidden_layers == 1 and model.config.model_type == kind
     inputs = sentences(path)
