@@ -96,9 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--length", type=int, default=128, help="tokens per row, cut or padded")
     parser.add_argument("--spinning", action="store_true", help="ONNX Runtime's intra-op spinning on")
     args = parser.parse_args(argv)
-    texts = load_roles(resolve_data(DataConfig(), args.model), log=lambda _: None).validation.texts
-    print(profile_markdown(profile_against_floor(args.model, texts, args.threads, args.batch_size, args.length,
-                                                 args.spinning)))
+    try:
+        onnx_file(args.model)
+        texts = load_roles(resolve_data(DataConfig(), args.model), log=lambda _: None).validation.texts
+        print(profile_markdown(profile_against_floor(args.model, texts, args.threads, args.batch_size, args.length,
+                                                     args.spinning)))
+    except CompressError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

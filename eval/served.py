@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from compress.errors import CompressError
+
 WAYS = ("bench", "session", "optimum", "pipeline", "compress")
 LENGTH = 128
 # A short review padded to 128 tokens, as bench's b1xl128 workload pads real rows: the attention mask's padding
@@ -143,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         print(json.dumps(time_one(args.one, directory, args.runs)))
         return 0
+    # Imported here, not at the top: each timed child process imports only what its way needs.
+    from compress.onnx_model import onnx_file
+
+    try:
+        onnx_file(directory)  # before the rounds: a child process's failure would only say that it failed
+    except CompressError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     result = measure(directory, args.rounds, args.runs)
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=1) + "\n")

@@ -28,3 +28,11 @@ def test_kernel_time_by_operator_type_over_the_timed_runs_only(tiny_onnx):
     assert sum(o["ms_per_run"] for o in profile["ops"]) == pytest.approx(profile["kernel_ms_per_run"])
     table = profile_markdown(profile, top=3)
     assert table.count("\n| ") == 4 and profile["ops"][0]["op_type"] in table
+
+
+def test_bad_input_is_a_one_line_error(tmp_path, capsys):
+    from eval.profile import main
+
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m eval.profile: error:") and "model.onnx" in err and "\n" not in err

@@ -28,3 +28,9 @@ def test_fresh_process_rounds_are_summarized_against_the_bench_session(trained_t
         low, high = way["p50_ms_range"]
         assert len(way["rounds"]) == 1 and low == way["p50_ms_median"] == high
     assert result["default_session_operators"].get("SkipLayerNormalization", 0) == 0
+
+
+def test_a_directory_without_an_onnx_model_is_a_one_line_error(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m eval.served: error:") and "model.onnx" in err and "\n" not in err
