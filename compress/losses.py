@@ -4,9 +4,9 @@ settings that weigh them: shared by the distil stage and pruning recovery.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import contextlib
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -129,11 +129,12 @@ class DistillLoss:
     """`(student, batch) -> (loss, parts)` for the shared loop: the weighted sum of the enabled terms.
 
     `parts` holds each enabled term unweighted. Only terms with a non-zero weight are computed, the
-    student and the teacher are asked for hidden states or attentions only when a term uses them,
-    and the teacher runs only when a term needs it online: with `teacher_logits` (one row per
-    training row, looked up by the batch's `idx`) soft targets cost no teacher pass, and come from
-    those logits even when the online model is another one (pruning recovery matches hidden states
-    with the unpruned model and soft targets with a separate teacher).
+    student and the teacher are asked for hidden states or attentions, or have their last layer's
+    projections hooked, only when a term uses them, and the teacher runs only when a term needs it
+    online: with `teacher_logits` (one row per training row, looked up by the batch's `idx`) soft
+    targets cost no teacher pass, and come from those logits even when the online model is another
+    one (pruning recovery matches hidden states with the unpruned model and soft targets with a
+    separate teacher).
     """
 
     def __init__(self, weights: dict[str, float], temperature: float = 1.0, teacher: torch.nn.Module | None = None,
