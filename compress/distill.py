@@ -31,7 +31,7 @@ from compress.config import option
 from compress.data import DataConfig, LabelSpace
 from compress.errors import CompressError
 from compress.inference import evaluate, predict_logits
-from compress.losses import DistillLoss, LossWeights
+from compress.losses import DistillLoss, LossWeights, runs_teacher_every_step
 from compress.metrics import Metric
 from compress.models import LoadSettings, load_fine_tuned, load_tokenizer
 from compress.roles import load_roles, resolve_data
@@ -141,8 +141,7 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     device = PartialState().device
     teacher.eval().requires_grad_(False).to(device)
     pad_id = tokenizer.pad_token_id
-    cache = config.cache_teacher and weights["kd"] > 0 and not (weights["hidden"] or weights["attention"]
-                                                                or weights["relation"])
+    cache = config.cache_teacher and weights["kd"] > 0 and not runs_teacher_every_step(weights)
     teacher_logits = None
     if cache or config.augment:
         teacher_logits = predict_logits(teacher, train_features, pad_id, config.eval_batch_size, device,

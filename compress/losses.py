@@ -22,6 +22,13 @@ from compress.inference import model_inputs
 _PROB_FLOOR = 1e-12
 # The projections whose self-relations MiniLM v2 transfers.
 _PROJECTIONS = ("query", "key", "value")
+# Terms that compare what the teacher computes inside (hidden states, attentions, projections): cached logits
+# cannot stand in for them, so the teacher runs on every step.
+_INSIDE_TERMS = ("hidden", "attention", "relation")
+
+
+def runs_teacher_every_step(weights: dict[str, float]) -> bool:
+    return any(weights.get(term) for term in _INSIDE_TERMS)
 
 
 def soft_target_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -148,8 +155,7 @@ class DistillLoss:
         self.pairs = [(0, 0)] + [(j + 1, i + 1) for j, i in enumerate(layer_ids)]
         self.outputs = {"output_hidden_states": "hidden" in self.weights,
                         "output_attentions": "attention" in self.weights}
-        self.online = (any(self.outputs.values()) or "relation" in self.weights
-                       or ("kd" in self.weights and teacher_logits is None))
+        self.online = runs_teacher_every_step(self.weights) or ("kd" in self.weights and teacher_logits is None)
 
     def _projections(self, model: torch.nn.Module):
         return last_layer_projections(model) if "relation" in self.weights else contextlib.nullcontext({})
