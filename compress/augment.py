@@ -1,4 +1,5 @@
-"""Training-data augmentation for distillation: perturbed copies of each row, labelled by a teacher.
+"""Training-data augmentation for distillation: unlabelled text and perturbed copies of each row, labelled by a
+teacher.
 
 Shared by distil (the student's training) and prune (recovery): a small student imitates its teacher
 better on more inputs than the task's own rows (TinyBERT), and on SST-2 one augmented copy per sentence
@@ -14,7 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from compress.config import Settings, option
-from compress.data import LabelledText
+from compress.data import Columns, LabelledText, read_texts
+from compress.errors import CompressError
 
 
 @dataclass
@@ -25,6 +27,43 @@ class AugmentConfig(Settings):
                              "teacher (0: off)", interval="[0, inf)")
     augment_fraction: float = option(0.15, "fraction of the words replaced in each augmented copy (at least one)",
                                      interval="(0, 1]")
+    unlabelled: list[str] = option([], "files of text to train on as well, labelled by the teacher; held-out rows "
+                                       "skipped")
+
+
+def with_unlabelled(config: AugmentConfig, data: LabelledText, columns: Columns,
+                    held_out: Sequence[LabelledText]) -> tuple[LabelledText, int]:
+    """`data` followed by the rows of `config.unlabelled` (read with `columns`' text settings) that are not in
+    `held_out`, and how many were left out for being there.
+
+    Held-out rows (validation, test) are dropped by their whitespace- and case-folded text: a student trained on
+    the teacher's predictions for them would be chosen and reported on inputs it has seen. The new rows carry
+    the first training label only so they can be encoded; `teacher_labelled` then gives them the teacher's.
+    """
+    if not config.unlabelled:
+        return data, 0
+    seen = {_row_key(role, i) for role in held_out for i in range(len(role))}
+    texts, pairs, ids, dropped = [], [], [], 0
+    for source in config.unlabelled:
+        rows = read_texts(source, Columns(columns.text, columns.text_pair))
+        if (rows.pairs is None) != (data.pairs is None):
+            raise CompressError(f"{rows.origin}: {'pairs of texts' if rows.pairs else 'single texts'}, where the "
+                                f"task has {'pairs' if data.pairs else 'single texts'} (--text-pair-column)")
+        keep = [i for i in range(len(rows)) if _row_key(rows, i) not in seen]
+        dropped += len(rows) - len(keep)
+        texts += [rows.texts[i] for i in keep]
+        pairs += [rows.pairs[i] for i in keep] if rows.pairs is not None else []
+        ids += [rows.ids[i] for i in keep]
+    return LabelledText(data.texts + texts, data.pairs + pairs if data.pairs is not None else None,
+                        data.labels + data.labels[:1] * len(texts), data.names,
+                        f"{data.origin}+{len(texts)} unlabelled", data.ids + ids), dropped
+
+
+def _row_key(data: LabelledText, i: int) -> tuple[str, str]:
+    def fold(text: str) -> str:
+        return " ".join(text.lower().split())
+
+    return fold(data.texts[i]), fold(data.pairs[i]) if data.pairs is not None else ""
 
 
 def augmented(data: LabelledText, copies: int, fraction: float, vocabulary: Sequence[str], mask_token: str,
@@ -61,7 +100,8 @@ def augment_for(config: AugmentConfig, data: LabelledText, tokenizer, seed: int)
 
 
 def teacher_labelled(labels: list[int], teacher_logits: np.ndarray, originals: int) -> None:
-    """Give the augmented rows (after the first `originals`) the teacher's prediction: they have no true label."""
+    """Give the unlabelled and augmented rows (after the first `originals`) the teacher's prediction: they have no
+    true label."""
     labels[originals:] = teacher_logits[originals:].argmax(-1).tolist()
 
 

@@ -25,7 +25,7 @@ import torch
 from compress.anatomy import encoder_layers, keep_layers, prunable_layers
 from compress.api import callable_stage
 from compress.artifacts import check_output_dir
-from compress.augment import AugmentConfig, augment_for, teacher_labelled
+from compress.augment import AugmentConfig, augment_for, teacher_labelled, with_unlabelled
 from compress.batching import featurize
 from compress.config import option
 from compress.data import DataConfig, LabelSpace
@@ -130,6 +130,8 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     labels = LabelSpace.from_id2label(teacher.config.id2label)
     metric = Metric.parse(config.metric, labels.names)
     originals = len(train_data)
+    train_data, held_out = with_unlabelled(config, train_data, config.columns, (eval_data, roles.test))
+    unlabelled = len(train_data) - originals
     train_data = augment_for(config, train_data, tokenizer, config.seed)
     train_features = featurize(tokenizer, train_data, labels, config.max_length)
     eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
@@ -143,7 +145,7 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     pad_id = tokenizer.pad_token_id
     cache = config.cache_teacher and weights["kd"] > 0 and not runs_teacher_every_step(weights)
     teacher_logits = None
-    if cache or config.augment:
+    if cache or len(train_features) > originals:
         teacher_logits = predict_logits(teacher, train_features, pad_id, config.eval_batch_size, device,
                                         progress="teacher logits")
         teacher_labelled(train_features.labels, teacher_logits, originals)
@@ -153,7 +155,8 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     teacher_eval = evaluate(teacher, eval_features, pad_id, config.eval_batch_size, device, metric)
     result = train(student, train_features, eval_features, pad_id, config, loss, description="distill", metric=metric)
 
-    metrics = {**result.summary(), "train_examples": originals, "augmented_examples": len(train_features) - originals,
+    metrics = {**result.summary(), "train_examples": originals, "unlabelled_examples": unlabelled,
+               "unlabelled_held_out": held_out, "augmented_examples": len(train_features) - originals - unlabelled,
                "eval_examples": len(eval_data), "teacher_eval": teacher_eval, "teacher_layers": len(teacher_layers),
                "student_layer_ids": layer_ids, "teacher_cached": cache}
     return save_trained(output_dir, overwrite, "distill", student, tokenizer, source, config, metrics, started,

@@ -31,7 +31,7 @@ from compress.anatomy import (check_head_pruning, ffn_widths, head_counts, keep_
                               prune_neurons)
 from compress.api import callable_stage
 from compress.artifacts import check_output_dir
-from compress.augment import AugmentConfig, augment_for, teacher_labelled
+from compress.augment import AugmentConfig, augment_for, teacher_labelled, with_unlabelled
 from compress.batching import Features, featurize
 from compress.config import option
 from compress.data import DataConfig, LabelledText, LabelSpace
@@ -115,6 +115,8 @@ def check_settings(config: PruneConfig) -> None:
                             "neurons or layers, and which --recovery-epochs 0 turns off")
     if config.augment and not (config.distill or config.teacher):
         raise CompressError("--augment labels its copies with a teacher's predictions: give --distill or --teacher")
+    if config.unlabelled and not (config.distill or config.teacher):
+        raise CompressError("--unlabelled text is labelled by a teacher's predictions: give --distill or --teacher")
     if config.hidden_weight and config.hidden_size:
         raise CompressError("--hidden-weight compares hidden states, which --hidden-size makes narrower than the "
                             "teacher's: drop one")
@@ -215,7 +217,7 @@ def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: Label
 
     Call it before pruning: without --teacher the model itself is the teacher. Either way the teacher's
     logits are computed once here, so recovery steps never run it for soft targets; the rows after
-    `originals` are augmented copies, which get the teacher's predictions as labels. With --hidden-weight
+    `originals` are unlabelled text and augmented copies, which get the teacher's predictions as labels. With --hidden-weight
     a frozen copy of the unpruned model is kept, whose layers the pruned ones are matched with.
     """
     if not (config.distill or config.teacher):
@@ -275,7 +277,10 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     recovering = recovers(config)
     # Vocabulary pruning keeps the word pieces of the task's own text, not of the augmented copies.
     texts = train_data.texts + (train_data.pairs or [])
+    unlabelled = held_out = 0
     if recovering:
+        train_data, held_out = with_unlabelled(config, train_data, config.columns, (eval_data, roles.test))
+        unlabelled = len(train_data) - originals
         train_data = augment_for(config, train_data, tokenizer, config.seed)
     # Importance and recovery read the featurized training set; vocabulary pruning tokenizes the text itself.
     train_features = featurize(tokenizer, train_data, labels, config.max_length) if prunes_structure(config) else None
@@ -325,7 +330,8 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
                "ffn_neurons_kept": final["ffn_neurons_kept"], "hidden_size": final["hidden_size"],
                "pruned_heads": getattr(model.config, "pruned_heads", {}),
                "teacher": teacher,
-               "train_examples": originals, "augmented_examples": len(train_data) - originals,
+               "train_examples": originals, "unlabelled_examples": unlabelled, "unlabelled_held_out": held_out,
+               "augmented_examples": len(train_data) - originals - unlabelled,
                "eval_examples": len(eval_data), "schedule": history}
     if config.vocabulary:
         pieces = len(tokenizer)
