@@ -66,6 +66,8 @@ class SearchConfig(LoadSettings, DataConfig):
     distill_learning_rate: float = option(1e-4, "peak learning rate for each student", interval="(0, inf)")
     augment: int = option(1, "teacher-labelled augmented copies of each training example for the students",
                           interval="[0, inf)")
+    unlabelled: list[str] = option([], "files of text the students and recoveries train on as well, labelled by "
+                                       "--model")
     min_train_steps: int = option(2000, "each student trains at least this many optimiser steps (batch 32): "
                                         "more epochs on small data", interval="[0, inf)")
     small_data: int = option(20000, "training sets with fewer rows than this are small: students get "
@@ -195,7 +197,8 @@ def _student(state: candidates.SearchState, depth: int) -> tuple[Candidate, list
     name = f"student{depth}"
     path = candidates.make(state, name, "distill",
                            {"student_layers": depth, "epochs": epochs, "learning_rate": config.distill_learning_rate,
-                            "augment": copies}, config.model, work=state.train_rows * (1 + copies) * epochs * depth)
+                            "augment": copies, "unlabelled": config.unlabelled}, config.model,
+                           work=state.train_rows * (1 + copies) * epochs * depth)
     student = candidates.add(state, name, path, "hf", [f"distil {depth} layers"])
     if student is None:
         return None
@@ -284,7 +287,7 @@ def _recovered(state: candidates.SearchState, source: Candidate, layers: int,
         work = state.train_rows * (1 + settings["augment"]) * settings["recovery_epochs"] * layers * config.prune_steps
         path = candidates.make(state, label, "prune",
                                {**settings, "steps": config.prune_steps, "teacher": config.model, "ce_weight": 0.0,
-                                "kd_weight": 1.0}, previous.path, work=work)
+                                "kd_weight": 1.0, "unlabelled": config.unlabelled}, previous.path, work=work)
         made = candidates.add(state, label, path, "hf", previous.chain + [description])
         if made is None:
             break

@@ -1,10 +1,11 @@
-"""Augmentation: perturbed copies of each row, the words they draw from, and the teacher's labels for them."""
+"""Augmentation: unlabelled text, perturbed copies of each row, the words they draw from, and the teacher's labels
+for them."""
 
 import numpy as np
 import pytest
 
-from compress.augment import AugmentConfig, augment_for, augmented, teacher_labelled, word_vocabulary
-from compress.data import LabelledText
+from compress.augment import AugmentConfig, augment_for, augmented, teacher_labelled, with_unlabelled, word_vocabulary
+from compress.data import Columns, LabelledText
 from compress.errors import CompressError
 from compress.models import load_tokenizer
 
@@ -49,3 +50,36 @@ def test_bad_augmentation_settings_are_refused(copies, fraction, message):
     with pytest.raises(CompressError) as error:
         AugmentConfig(augment=copies, augment_fraction=fraction)
     assert str(error.value) == message
+
+
+def _tsv(path, header, *rows):
+    path.write_text("\n".join(["\t".join(header), *("\t".join(r) for r in rows)]) + "\n")
+    return str(path)
+
+
+def test_unlabelled_rows_follow_the_training_rows_without_the_held_out_ones(tmp_path):
+    data = LabelledText(["a fine film", "dull"], None, ["1", "0"], {"0": "negative", "1": "positive"}, "train",
+                        ["train#0", "train#1"])
+    validation = LabelledText(["Quite  Moving "], None, ["1"])
+    test = LabelledText(["a mess"], None, ["0"])
+    first = _tsv(tmp_path / "a.tsv", ["index", "sentence"], ["0", "quite moving"], ["1", "warm and funny"])
+    second = _tsv(tmp_path / "b.tsv", ["text"], ["A MESS"], ["slow going"], ["dull"])
+    config = AugmentConfig(unlabelled=[first, second])
+    out, dropped = with_unlabelled(config, data, Columns(), (validation, test))
+    assert out.texts == ["a fine film", "dull", "warm and funny", "slow going", "dull"] and dropped == 2
+    assert out.labels == ["1", "0", "1", "1", "1"], "placeholders of a training label, for encoding only"
+    assert out.pairs is None and out.ids[:2] == data.ids and len(out.ids) == 5
+    assert with_unlabelled(AugmentConfig(), data, Columns(), (validation, test)) == (data, 0)
+
+
+def test_unlabelled_pairs_need_a_pair_task_and_the_other_way_round(tmp_path):
+    pairs = _tsv(tmp_path / "pairs.tsv", ["sentence1", "sentence2"], ["it rains", "it is wet"])
+    single = _tsv(tmp_path / "single.tsv", ["sentence"], ["it rains"])
+    task = LabelledText(["x"], None, ["1"])
+    pair_task = LabelledText(["x"], ["y"], ["1"])
+    with pytest.raises(CompressError, match="pairs.tsv: pairs of texts, where the task has single texts"):
+        with_unlabelled(AugmentConfig(unlabelled=[pairs]), task, Columns(), ())
+    with pytest.raises(CompressError, match="single.tsv: single texts, where the task has pairs"):
+        with_unlabelled(AugmentConfig(unlabelled=[single]), pair_task, Columns(), ())
+    out, _ = with_unlabelled(AugmentConfig(unlabelled=[pairs]), pair_task, Columns(), (pair_task,))
+    assert out.pairs == ["y", "it is wet"]

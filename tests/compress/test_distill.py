@@ -14,7 +14,7 @@ import torch
 
 from compress.batching import featurize
 from compress.cli import main
-from compress.data import LabelledText, LabelSpace, load_split
+from compress.data import LabelledText, LabelSpace, load_split, read_texts
 from compress.distill import DistillConfig, build_student, choose_layer_ids, default_layer_ids, distill
 from compress.errors import CompressError
 from compress.inference import loader, model_inputs, predict_logits
@@ -260,7 +260,42 @@ def test_distill_with_every_term_and_augmentation(trained_tiny_bert, tmp_path):
     assert load_classifier(tmp_path / "student").config.num_hidden_layers == 1
 
 
+def test_unlabelled_rows_are_trained_on_the_teacher_s_predictions(trained_tiny_bert, data_dir, tmp_path,
+                                                                   monkeypatch):
+    import compress.distill as stage
+
+    test_role = load_split("sst2", "dev")
+    unlabelled = tmp_path / "unlabelled.tsv"
+    # Ten unlabelled GLUE test sentences and two of the test role's rows, which must be left out.
+    sentences = read_texts(str(data_dir / "sst2" / "test.tsv")).texts[:10] + [test_role.texts[0].upper(),
+                                                                               test_role.texts[1]]
+    unlabelled.write_text("sentence\n" + "\n".join(sentences) + "\n")
+    seen = {}
+    real_train = stage.train
+
+    def recording_train(student, train_features, *args, **kwargs):
+        seen["features"] = train_features
+        return real_train(student, train_features, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "train", recording_train)
+    # Hidden states run the teacher online, so no logits are cached: the unlabelled rows still need its labels.
+    config = DistillConfig(teacher=str(trained_tiny_bert), student_layers=1, hidden_weight=1.0,
+                           unlabelled=[str(unlabelled)], max_train_examples=32, max_length=32, max_steps=1,
+                           batch_size=16)
+    metrics = distill(config, tmp_path / "student")["metrics"]
+    assert metrics["train_examples"] == 32 and metrics["unlabelled_examples"] == 10
+    assert metrics["unlabelled_held_out"] == 2 and metrics["augmented_examples"] == 0
+    assert metrics["teacher_cached"] is False
+    features = seen["features"]
+    teacher = load_classifier(trained_tiny_bert)
+    tokenizer = load_tokenizer(str(trained_tiny_bert))
+    rows = featurize(tokenizer, LabelledText(sentences[:10], None, []), None, 32)
+    predicted = predict_logits(teacher, rows, tokenizer.pad_token_id, 16, torch.device("cpu")).argmax(-1)
+    assert features.labels[32:] == predicted.tolist() and len(features) == 42
+
+
 @pytest.mark.parametrize("args", [
+    ("--unlabelled", "nowhere.tsv"),
     ("--student-layers", 2),
     ("--student-layer-ids", 0, 2),
     ("--student-layer-ids", 2),

@@ -291,6 +291,7 @@ def _cli(*args) -> int:
     ("--kd-weight", -1, "--heads", 1),
     ("--distill", "--heads", 1),
     ("--heads", 1, "--augment", 1),
+    ("--heads", 1, "--unlabelled", "texts.tsv"),
     ("--heads", 1, "--hidden-weight", 1),
     ("--heads", 1, "--distill", "--hidden-weight", -1),
     (),

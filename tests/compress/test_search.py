@@ -162,12 +162,14 @@ def test_with_no_time_left_only_post_training_candidates_are_made(trained_tiny_b
 
 
 @pytest.fixture(scope="module")
-def searched(trained_tiny_bert, tmp_path_factory):
+def searched(trained_tiny_bert, data_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("search")
     logs = []
+    unlabelled = tmp / "unlabelled.tsv"
+    unlabelled.write_text("".join(line for line, _ in zip((data_dir / "sst2" / "test.tsv").open(), range(9))))
     config = quick(trained_tiny_bert, tmp, student_layers=[1], prune_ratios=[0.5, 0.25], distill_epochs=1,
                    recovery_epochs=[0.25, 0.5], recovery_hidden_weight=[0.0, 1.0], recovery_augment=[0, 1],
-                   max_accuracy_drop=100)
+                   max_accuracy_drop=100, unlabelled=[str(unlabelled)])
     return config, search(config, tmp / "winner", log=logs.append), logs, tmp
 
 
@@ -202,6 +204,14 @@ def test_each_pruning_ratio_continues_from_the_milder_one(searched):
     mild = manifests["student1-prune25"]["settings"]
     assert (mild["recovery_epochs"], mild["hidden_weight"], mild["augment"]) == (0.25, 0.0, 0)
     assert "hidden" in manifests["student1-prune50"]["metrics"]["schedule"][0]["recovery"]["history"][-1]
+
+
+def test_students_and_recoveries_also_train_on_the_unlabelled_text(searched):
+    _, summary, _, _ = searched
+    paths = {c["name"]: c["path"] for c in summary["candidates"]}
+    for name in ("student1", "student1-prune25", "student1-prune50"):
+        metrics = json.loads((Path(paths[name]) / "manifest.json").read_text())["metrics"]
+        assert metrics["unlabelled_examples"] == 8, name
 
 
 def test_the_winner_loads_in_plain_onnxruntime_and_the_report_lists_every_candidate(searched):
