@@ -27,8 +27,15 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from compress.anatomy import (check_head_pruning, ffn_widths, head_counts, keep_layers, prunable_layers, prune_heads,
-                              prune_neurons)
+from compress.anatomy import (
+    check_head_pruning,
+    ffn_widths,
+    head_counts,
+    keep_layers,
+    prunable_layers,
+    prune_heads,
+    prune_neurons,
+)
 from compress.api import callable_stage
 from compress.artifacts import check_output_dir
 from compress.augment import AugmentConfig, augment_for, teacher_labelled, with_unlabelled
@@ -217,8 +224,8 @@ def recovery_loss(config: PruneConfig, model: torch.nn.Module, train_data: Label
 
     Call it before pruning: without --teacher the model itself is the teacher. Either way the teacher's
     logits are computed once here, so recovery steps never run it for soft targets; the rows after
-    `originals` are unlabelled text and augmented copies, which get the teacher's predictions as labels. With --hidden-weight
-    a frozen copy of the unpruned model is kept, whose layers the pruned ones are matched with.
+    `originals` are unlabelled text and augmented copies, which get the teacher's predictions as labels. With
+    --hidden-weight a frozen copy of the unpruned model is kept, whose layers the pruned ones are matched with.
     """
     if not (config.distill or config.teacher):
         return lambda layers: cross_entropy_loss, None

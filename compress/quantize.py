@@ -26,9 +26,9 @@ from compress.batching import Features, batches, featurize
 from compress.config import option, to_dict
 from compress.data import DataConfig, LabelSpace
 from compress.errors import CompressError
+from compress.guard import Trial, keep_within_budget
 from compress.metrics import Metric, classification_metrics
 from compress.models import load_tokenizer
-from compress.guard import Trial, keep_within_budget
 from compress.onnx_model import MODEL_FILE, check_classifier, onnx_logits, session
 from compress.roles import load_roles, resolve_data
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compress.anatomy import keep_layers
+from compress.anatomy import keep_layers, prune_heads, prune_neurons
 from compress.batching import featurize
 from compress.cli import main
 from compress.data import LabelSpace, load_split
@@ -25,7 +25,6 @@ from compress.importance import importance
 from compress.inference import loader, model_inputs
 from compress.losses import DistillLoss
 from compress.models import load_classifier, load_tokenizer
-from compress.anatomy import prune_heads, prune_neurons
 from compress.prune import PruneConfig, Schedule, prune, structure
 from compress.quantize import QuantizeConfig, quantize
 from tests.conftest import cut_bert

@@ -9,8 +9,8 @@ import pytest
 from compress import candidates
 from compress import search as search_module
 from compress.candidates import Candidate, SearchState, best, pareto, settings_for
-from compress.prune import PruneConfig
 from compress.cli import main
+from compress.prune import PruneConfig
 from compress.search import SearchConfig, search, student_budget
 
 # Tiny and fast: no step minimum and no small-data augmentation, which would train the 160 rows for 2,000 steps,

@@ -90,8 +90,12 @@ def unigram_dir(tmp_path_factory, data_dir):
 
 def tiny_classifier(tokenizer):
     """A tiny random XLM-RoBERTa for an XLM-RoBERTa tokenizer, else a tiny random RoBERTa; in eval mode."""
-    from transformers import (RobertaConfig, RobertaForSequenceClassification, XLMRobertaConfig,
-                              XLMRobertaForSequenceClassification)
+    from transformers import (
+        RobertaConfig,
+        RobertaForSequenceClassification,
+        XLMRobertaConfig,
+        XLMRobertaForSequenceClassification,
+    )
 
     xlm = type(tokenizer).__name__.startswith("XLMRoberta")
     config_class, model_class = ((XLMRobertaConfig, XLMRobertaForSequenceClassification) if xlm
