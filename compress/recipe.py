@@ -150,13 +150,17 @@ def _plan_stage(file: Path, index: int, entry: Any, made: dict[str, str], data_d
     return PlannedStage(index, name, kind, settings, list(inputs))
 
 
-def _content_key(settings: Any) -> dict[str, str]:
-    """Content hashes of data files a stage reads, so edited data invalidates the cache."""
+def _content_key(settings: Any) -> dict[str, Any]:
+    """Content hashes of data files a stage reads (its data and any unlabelled text), so edited data invalidates
+    the cache."""
+    key: dict[str, Any] = {}
     value = getattr(settings, "data", None)
-    if value is None:
-        return {}
-    location = data_location(value)
-    return {"data": hash_path(location) if location else str(value)}
+    if value is not None:
+        location = data_location(value)
+        key["data"] = hash_path(location) if location else str(value)
+    if getattr(settings, "unlabelled", None):
+        key["unlabelled"] = [hash_path(Path(f)) if Path(f).is_file() else f for f in settings.unlabelled]
+    return key
 
 
 def stage_key(stage: PlannedStage, input_keys: list[str]) -> str:

@@ -130,3 +130,20 @@ def test_kill_9_in_the_middle_of_a_stage_leaves_no_output_for_it_and_the_rerun_r
     assert sorted(p.name.split("-")[0] for p in work.iterdir()) == ["export", "finetune", "quantize"], \
         "the killed run's temporary directory is gone"
     assert all((p / "manifest.json").is_file() for p in work.iterdir())
+
+
+def test_editing_the_unlabelled_text_invalidates_the_cached_stage(tmp_path):
+    from compress.distill import DistillConfig
+    from compress.recipe import PlannedStage, stage_key
+
+    text = tmp_path / "text.tsv"
+    text.write_text("sentence\na warm film\n")
+
+    def key(**settings) -> str:
+        return stage_key(PlannedStage(0, "s", "distill", DistillConfig(teacher="t", data="sst2", **settings),
+                                      ["model"]), ["k"])
+
+    first = key(unlabelled=[str(text)])
+    assert key(unlabelled=[str(text)]) == first
+    text.write_text("sentence\na cold film\n")
+    assert key(unlabelled=[str(text)]) != first
