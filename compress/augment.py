@@ -99,6 +99,29 @@ def augment_for(config: AugmentConfig, data: LabelledText, tokenizer, seed: int)
                      seed)
 
 
+@dataclass
+class TrainingRows:
+    """What a distilling stage trains on: the task's own rows first, then unlabelled text, then augmented copies."""
+
+    data: LabelledText
+    originals: int
+    unlabelled: int = 0
+    held_out: int = 0  # unlabelled rows left out for being validation or test rows
+
+    def counts(self) -> dict[str, int]:
+        """The row counts metrics.json records."""
+        return {"train_examples": self.originals, "unlabelled_examples": self.unlabelled,
+                "unlabelled_held_out": self.held_out,
+                "augmented_examples": len(self.data) - self.originals - self.unlabelled}
+
+
+def training_rows(config: AugmentConfig, data: LabelledText, columns: Columns, held_out: Sequence[LabelledText],
+                  tokenizer, seed: int) -> TrainingRows:
+    """`data` with `config`'s unlabelled text (less `held_out` rows) and augmented copies of both."""
+    extended, dropped = with_unlabelled(config, data, columns, held_out)
+    return TrainingRows(augment_for(config, extended, tokenizer, seed), len(data), len(extended) - len(data), dropped)
+
+
 def teacher_labelled(labels: list[int], teacher_logits: np.ndarray, originals: int) -> None:
     """Give the unlabelled and augmented rows (after the first `originals`) the teacher's prediction: they have no
     true label."""

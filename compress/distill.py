@@ -25,7 +25,7 @@ import torch
 from compress.anatomy import encoder_layers, keep_layers, prunable_layers
 from compress.api import callable_stage
 from compress.artifacts import check_output_dir
-from compress.augment import AugmentConfig, augment_for, teacher_labelled, with_unlabelled
+from compress.augment import AugmentConfig, teacher_labelled, training_rows
 from compress.batching import featurize
 from compress.config import option
 from compress.data import DataConfig, LabelSpace
@@ -129,11 +129,9 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     train_data, eval_data = roles.train, roles.validation
     labels = LabelSpace.from_id2label(teacher.config.id2label)
     metric = Metric.parse(config.metric, labels.names)
-    originals = len(train_data)
-    train_data, held_out = with_unlabelled(config, train_data, config.columns, (eval_data, roles.test))
-    unlabelled = len(train_data) - originals
-    train_data = augment_for(config, train_data, tokenizer, config.seed)
-    train_features = featurize(tokenizer, train_data, labels, config.max_length)
+    rows = training_rows(config, train_data, config.columns, (eval_data, roles.test), tokenizer, config.seed)
+    originals = rows.originals
+    train_features = featurize(tokenizer, rows.data, labels, config.max_length)
     eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
 
     student = build_student(teacher, layer_ids)
@@ -155,10 +153,8 @@ def distill(config: DistillConfig, output_dir: str | Path, overwrite: bool = Fal
     teacher_eval = evaluate(teacher, eval_features, pad_id, config.eval_batch_size, device, metric)
     result = train(student, train_features, eval_features, pad_id, config, loss, description="distill", metric=metric)
 
-    metrics = {**result.summary(), "train_examples": originals, "unlabelled_examples": unlabelled,
-               "unlabelled_held_out": held_out, "augmented_examples": len(train_features) - originals - unlabelled,
-               "eval_examples": len(eval_data), "teacher_eval": teacher_eval, "teacher_layers": len(teacher_layers),
-               "student_layer_ids": layer_ids, "teacher_cached": cache}
+    metrics = {**result.summary(), **rows.counts(), "eval_examples": len(eval_data), "teacher_eval": teacher_eval,
+               "teacher_layers": len(teacher_layers), "student_layer_ids": layer_ids, "teacher_cached": cache}
     return save_trained(output_dir, overwrite, "distill", student, tokenizer, source, config, metrics, started,
                         roles.summary())
 

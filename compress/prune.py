@@ -38,7 +38,7 @@ from compress.anatomy import (
 )
 from compress.api import callable_stage
 from compress.artifacts import check_output_dir
-from compress.augment import AugmentConfig, augment_for, teacher_labelled, with_unlabelled
+from compress.augment import AugmentConfig, TrainingRows, teacher_labelled, training_rows
 from compress.batching import Features, featurize
 from compress.config import option
 from compress.data import DataConfig, LabelledText, LabelSpace
@@ -120,10 +120,9 @@ def check_settings(config: PruneConfig) -> None:
     if (config.distill or config.teacher) and not recovers(config):
         raise CompressError("--distill and --teacher act during recovery, which follows only the pruning of heads, "
                             "neurons or layers, and which --recovery-epochs 0 turns off")
-    if config.augment and not (config.distill or config.teacher):
-        raise CompressError("--augment labels its copies with a teacher's predictions: give --distill or --teacher")
-    if config.unlabelled and not (config.distill or config.teacher):
-        raise CompressError("--unlabelled text is labelled by a teacher's predictions: give --distill or --teacher")
+    for flag, given in (("--augment", config.augment), ("--unlabelled", config.unlabelled)):
+        if given and not (config.distill or config.teacher):
+            raise CompressError(f"{flag} rows are labelled by a teacher's predictions: give --distill or --teacher")
     if config.hidden_weight and config.hidden_size:
         raise CompressError("--hidden-weight compares hidden states, which --hidden-size makes narrower than the "
                             "teacher's: drop one")
@@ -284,11 +283,9 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
     recovering = recovers(config)
     # Vocabulary pruning keeps the word pieces of the task's own text, not of the augmented copies.
     texts = train_data.texts + (train_data.pairs or [])
-    unlabelled = held_out = 0
-    if recovering:
-        train_data, held_out = with_unlabelled(config, train_data, config.columns, (eval_data, roles.test))
-        unlabelled = len(train_data) - originals
-        train_data = augment_for(config, train_data, tokenizer, config.seed)
+    rows = (training_rows(config, train_data, config.columns, (eval_data, roles.test), tokenizer, config.seed)
+            if recovering else TrainingRows(train_data, originals))
+    train_data = rows.data
     # Importance and recovery read the featurized training set; vocabulary pruning tokenizes the text itself.
     train_features = featurize(tokenizer, train_data, labels, config.max_length) if prunes_structure(config) else None
     eval_features = featurize(tokenizer, eval_data, labels, config.max_length)
@@ -337,9 +334,7 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
                "ffn_neurons_kept": final["ffn_neurons_kept"], "hidden_size": final["hidden_size"],
                "pruned_heads": getattr(model.config, "pruned_heads", {}),
                "teacher": teacher,
-               "train_examples": originals, "unlabelled_examples": unlabelled, "unlabelled_held_out": held_out,
-               "augmented_examples": len(train_data) - originals - unlabelled,
-               "eval_examples": len(eval_data), "schedule": history}
+               **rows.counts(), "eval_examples": len(eval_data), "schedule": history}
     if config.vocabulary:
         pieces = len(tokenizer)
         tokenizer = shrink_vocabulary(model, tokenizer, texts)
