@@ -29,7 +29,7 @@ class Layout:
     ffn_in: str = "intermediate.dense"
     ffn_out: str = "output.dense"
     heads: str = "attention.self.num_attention_heads"  # the live head count, which prune_heads lowers
-    pruned_heads: str = "attention.pruned_heads"  # the set prune_heads keeps, in unpruned numbering
+    heads_width: str = "attention.self.all_head_size"  # heads x head size, which 4.57's reshapes read
     attention_dropout: str = "attention.self.dropout"  # applied to the attention probabilities
     ffn_config: str = "intermediate_size"
     sdpa: bool = True
@@ -62,7 +62,7 @@ LAYOUTS = {
     "electra": Layout("ELECTRA", _WITH_SEGMENTS, sdpa=False),
     "distilbert": Layout("DistilBERT", _WITHOUT_SEGMENTS, layers="transformer.layer", query="attention.q_lin",
                          key="attention.k_lin", value="attention.v_lin", attention_out="attention.out_lin",
-                         ffn_in="ffn.lin1", ffn_out="ffn.lin2", heads="attention.n_heads",
+                         ffn_in="ffn.lin1", ffn_out="ffn.lin2", heads="attention.n_heads", heads_width="attention.dim",
                          attention_dropout="attention.dropout", ffn_config="hidden_dim"),
 }
 SUPPORTED = ", ".join(layout.name for layout in LAYOUTS.values())
@@ -125,17 +125,6 @@ def prunable_layers(model: torch.nn.Module, name: str = "the model") -> list[Blo
     return blocks
 
 
-def check_head_pruning(model: torch.nn.Module | None = None) -> None:
-    """Removed heads reload from config.pruned_heads, which transformers 5 dropped together with prune_heads;
-    without `model`, checks the installed transformers."""
-    import transformers
-
-    if not hasattr(model if model is not None else transformers.PreTrainedModel, "prune_heads"):
-        raise CompressError(f"head pruning needs transformers 4.57 (this is {transformers.__version__}, which can "
-                            "neither remove heads nor reload a head-pruned checkpoint); layers, FFN neurons and "
-                            "vocabulary prune on any version")
-
-
 def keep_layers(model: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Module:
     """`model` itself, cut down to encoder layers `layer_ids` in that order.
 
@@ -145,9 +134,8 @@ def keep_layers(model: torch.nn.Module, layer_ids: Sequence[int]) -> torch.nn.Mo
     kept = encoder_layers(model)
     _set_layers(model, torch.nn.ModuleList(kept[i] for i in layer_ids))
     model.config.num_hidden_layers = len(layer_ids)  # DistilBERT's config maps the name to n_layers
-    pruned = getattr(model.config, "pruned_heads", None)  # None on transformers 5
-    if pruned is not None:
-        model.config.pruned_heads = {new: sorted(pruned[old]) for new, old in enumerate(layer_ids) if old in pruned}
+    pruned = pruned_heads(model.config)
+    model.config.pruned_heads = {new: pruned[old] for new, old in enumerate(layer_ids) if old in pruned}
     return model
 
 
@@ -196,20 +184,52 @@ def ffn_widths(model: torch.nn.Module) -> list[int]:
     return [block.ffn_in.out_features for block in prunable_layers(model)]
 
 
-def prune_heads(model: torch.nn.Module, heads: dict[int, list[int]]) -> None:
-    """Remove heads given by their current position in each layer.
+def pruned_heads(config: Any) -> dict[int, list[int]]:
+    """config.pruned_heads by layer index, in each layer's unpruned numbering. transformers 5 no longer knows the
+    field, so after a reload it is a plain attribute whose keys are the strings config.json wrote."""
+    return {int(layer): sorted(heads) for layer, heads in (getattr(config, "pruned_heads", None) or {}).items()
+            if heads}
 
-    transformers numbers heads as in the unpruned layer, config.pruned_heads included, so positions in
-    a layer that has lost heads before are mapped back to those numbers.
+
+def prune_heads(model: torch.nn.Module, heads: dict[int, list[int]]) -> None:
+    """Remove heads given by their current position in each layer, and record them in config.pruned_heads.
+
+    Our own slicing rather than transformers' `prune_heads`, which transformers 5 removed: the same on every
+    version. config.pruned_heads numbers heads as in the unpruned layer, so positions in a layer that has lost
+    heads before are mapped back to those numbers; reloading rebuilds the shapes from it (`rebuild_pruned_heads`).
     """
-    layers = prunable_layers(model)
-    numbers = {}
+    from transformers.pytorch_utils import prune_linear_layer
+
+    blocks = prunable_layers(model)
+    recorded = pruned_heads(model.config)
     for i, positions in heads.items():
-        if positions:
-            remaining = sorted(set(range(model.config.num_attention_heads)) - layers[i].pruned_heads)
-            numbers[i] = [remaining[p] for p in positions]
-    if numbers:  # transformers 5 has no prune_heads; pruning only layers and neurons never calls it
-        model.prune_heads(numbers)
+        positions = sorted(set(positions))
+        if not positions:
+            continue
+        block, size = blocks[i], blocks[i].head_size
+        kept = [h for h in range(block.heads) if h not in positions]
+        if not kept or positions[-1] >= block.heads:
+            raise ValueError(f"layer {i} has {block.heads} heads; cannot remove positions {positions}")
+        index = torch.cat([torch.arange(h * size, (h + 1) * size) for h in kept])
+        for role in ("query", "key", "value"):
+            block.layout.replace(block.layer, role, prune_linear_layer(getattr(block, role), index))
+        block.layout.replace(block.layer, "attention_out", prune_linear_layer(block.attention_out, index, dim=1))
+        block.layout.replace(block.layer, "heads", len(kept))
+        block.layout.replace(block.layer, "heads_width", len(kept) * size)
+        numbers = sorted(set(range(model.config.num_attention_heads)) - set(recorded.get(i, [])))
+        recorded[i] = sorted(set(recorded.get(i, [])) | {numbers[p] for p in positions})
+    model.config.pruned_heads = recorded
+
+
+def rebuild_pruned_heads(model: torch.nn.Module) -> None:
+    """Give a model built from a head-pruned checkpoint's config the shapes its weights have.
+
+    transformers 4.57 does this itself in `from_pretrained`; transformers 5 builds every head and the weights do
+    not fit, so compress's loader builds the model, calls this, then loads the weights.
+    """
+    recorded = pruned_heads(model.config)
+    model.config.pruned_heads = {}
+    prune_heads(model, recorded)
 
 
 def prune_neurons(model: torch.nn.Module, gone: Sequence[Sequence[int]]) -> None:

@@ -6,13 +6,14 @@ in a plain onnxruntime.InferenceSession and with optimum's ORTModelForSequenceCl
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -122,7 +123,7 @@ def _export_graph(model: torch.nn.Module, tokenizer, features: Features, file: P
     # The legacy TorchScript exporter rather than dynamo: it takes input_names/output_names as given, so the
     # graph has the input_ids/attention_mask/token_type_ids -> logits signature optimum and the harness expect,
     # and its eager-attention graph is the one ONNX Runtime's transformer optimizer fuses.
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), _additive_mask(model, names):
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
         warnings.filterwarnings("ignore", message="The feature will be removed")
         try:
@@ -130,7 +131,86 @@ def _export_graph(model: torch.nn.Module, tokenizer, features: Features, file: P
                               output_names=["logits"], dynamic_axes=axes, opset_version=opset, dynamo=False)
         except (RuntimeError, ValueError) as exc:  # OnnxExporterError is a RuntimeError
             raise CompressError(f"ONNX export failed at opset {opset}: {str(exc).strip().splitlines()[0]}") from None
+    _fusable_attention(file)
     return names
+
+
+@contextlib.contextmanager
+def _additive_mask(model: torch.nn.Module, names: list[str]) -> Iterator[None]:
+    """On transformers 5, the attention mask reaches the model already additive, (1 - mask) x min, while it is
+    traced.
+
+    transformers 5 builds its mask in masking_utils, whose traced graph ONNX Runtime's attention fusion does not
+    recognise (0 fused attentions), and it uses a ready 4D mask as it is; this is the pattern 4.57 traced and the
+    optimizer fuses, so both versions export the same graph. A forward pre-hook, so the graph's node names keep
+    the model's own module scopes, which the quantization guard groups by.
+    """
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) < 5 or "attention_mask" not in names:
+        yield
+        return
+    position = names.index("attention_mask")
+    dtype = next(model.parameters()).dtype
+
+    def additive(module: torch.nn.Module, args: tuple) -> tuple:
+        mask = (1.0 - args[position][:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+        return (*args[:position], mask, *args[position + 1:])
+
+    handle = model.register_forward_pre_hook(additive)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _fusable_attention(file: Path) -> int:
+    """Rewrite transformers 5's traced attention into the form ONNX Runtime's attention fusion matches, the form
+    transformers 4.57 traces (where nothing matches and this is a no-op); returns how many blocks it rewrote.
+
+    Two differences stop the fusion: 5.x reshapes the query, key and value with -1 heads, and the fusion reads the
+    head count there; and 5.x scales the scores with a Mul, which the fusion takes for the mask's Mul beside it.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(file))
+    graph = model.graph
+    values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    values |= {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in graph.node
+               if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"}
+    producers = {o: n for n in graph.node for o in n.output}
+
+    def constant(name: str, value: np.ndarray) -> str:
+        graph.initializer.append(numpy_helper.from_array(value, name))
+        return name
+
+    def bias_width(name: str) -> int | None:
+        add = producers.get(name)
+        widths = [values[i].shape[0] for i in (add.input if add is not None and add.op_type == "Add" else ())
+                  if i in values and values[i].ndim == 1]
+        return widths[0] if widths else None
+
+    rewritten = 0
+    for node in graph.node:
+        shape = producers.get(node.input[1]) if node.op_type == "Reshape" else None
+        if shape is None or shape.op_type != "Concat" or len(shape.input) != 4:
+            continue
+        heads, size, width = values.get(shape.input[2]), values.get(shape.input[3]), bias_width(node.input[0])
+        if heads is not None and size is not None and width and heads.tolist() == [-1]:
+            shape.input[2] = constant(f"{node.name}/heads", np.array([width // int(size[0])], dtype=np.int64))
+            rewritten += 1
+    for softmax in (n for n in graph.node if n.op_type == "Softmax"):
+        add = producers.get(softmax.input[0])
+        for scale in (producers.get(i) for i in (add.input if add is not None and add.op_type == "Add" else ())):
+            if scale is None or scale.op_type != "Mul" or scale.input[1] not in values:
+                continue
+            if getattr(producers.get(scale.input[0]), "op_type", None) == "MatMul" and values[scale.input[1]].size == 1:
+                scale.op_type = "Div"
+                scale.input[1] = constant(f"{scale.name}/divisor", (1 / values[scale.input[1]]).astype(np.float32))
+    if rewritten:
+        onnx.save(model, str(file))
+    return rewritten // 3
 
 
 def _parity(file: Path, stage: str, features: Features, pad_id: int, reference: dict[int, np.ndarray],

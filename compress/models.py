@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from compress.config import Settings, option
 from compress.data import LabelSpace
@@ -114,10 +115,10 @@ def load_classifier(name_or_path: str | os.PathLike | None, labels: LabelSpace |
                     allow_pickle: bool = False, attn_implementation: str | None = None):
     """AutoModelForSequenceClassification from a checkpoint of a supported architecture; a new head when `labels`
     differ from its own. SDPA attention falls back to eager for an architecture without it."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
 
     # Imported here because anatomy needs torch, which loading a tokenizer for ONNX serving must not import.
-    from compress.anatomy import layout_of
+    from compress.anatomy import layout_of, pruned_heads
 
     resolved = resolve_model(name_or_path, allow_pickle)
     try:
@@ -135,11 +136,46 @@ def load_classifier(name_or_path: str | os.PathLike | None, labels: LabelSpace |
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     try:
+        if pruned_heads(config) and not hasattr(PreTrainedModel, "prune_heads"):
+            return _head_pruned(resolved, kwargs)
         model = AutoModelForSequenceClassification.from_pretrained(
             resolved, trust_remote_code=False, use_safetensors=not allow_pickle, **kwargs)
     except (OSError, ValueError) as exc:
         raise CompressError(f"cannot load model {name_or_path}: {_first_line(exc)}") from exc
     return model
+
+
+def _head_pruned(resolved: str, kwargs: dict[str, Any]) -> Any:
+    """A head-pruned checkpoint on transformers 5, which builds every head from the config and has no
+    `prune_heads` to remove them: the model is built, its heads removed as config.pruned_heads records
+    (compress.anatomy), then the safetensors weights loaded into those shapes."""
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from compress.anatomy import rebuild_pruned_heads
+
+    mismatched = kwargs.pop("ignore_mismatched_sizes", False)
+    attention = kwargs.pop("attn_implementation", None)
+    config = AutoConfig.from_pretrained(resolved, trust_remote_code=False, **kwargs)
+    model = AutoModelForSequenceClassification.from_config(config, attn_implementation=attention)
+    rebuild_pruned_heads(model)
+    files = sorted(Path(resolved).glob("*.safetensors"))
+    if not files:
+        raise CompressError(f"{resolved} holds no safetensors weights, which a head-pruned model needs")
+    state = {name: tensor for file in files for name, tensor in load_file(file).items()}
+    shapes = {name: tuple(p.shape) for name, p in model.state_dict().items()}
+    if mismatched:  # a new classification head for other labels, as from_pretrained gives
+        state = {name: t for name, t in state.items() if shapes.get(name) == tuple(t.shape)}
+    wrong = [name for name, t in state.items() if name in shapes and shapes[name] != tuple(t.shape)]
+    if wrong:
+        raise CompressError(f"{resolved}: weight {wrong[0]} has shape {tuple(state[wrong[0]].shape)}, but its "
+                            f"config.json describes {shapes[wrong[0]]}")
+    missing, _ = model.load_state_dict(state, strict=False)
+    persistent = {name for name, _ in model.named_parameters()}
+    absent = [name for name in missing if name in persistent and not (mismatched and "classifier" in name)]
+    if absent:
+        raise CompressError(f"{resolved} lacks weight {absent[0]} that its config.json describes")
+    return model.eval()
 
 
 def load_fine_tuned(path: str, role: str, settings: LoadSettings, attn_implementation: str = "sdpa"):

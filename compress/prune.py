@@ -7,8 +7,8 @@ distil stage's loss, on teacher logits computed once before any pruning; with --
 layer's hidden states against a frozen copy of the unpruned model's: with augmented copies and three
 epochs it brought 50% pruning of the SST-2 3-layer student within 0.5 point, see reports/sst2-prune).
 
-The result is a plain transformers checkpoint. Heads go through transformers' own `prune_heads`, which
-records them in config.pruned_heads so that `from_pretrained` rebuilds exactly these shapes. BertConfig
+The result is a transformers checkpoint. Removed heads are recorded in config.pruned_heads, from which
+transformers 4.57's `from_pretrained` rebuilds exactly these shapes (on 5.x, compress's loader does). BertConfig
 has a single intermediate_size, so every layer keeps the same FFN width: per-layer widths would reload
 only through a custom loader. FFN neurons are therefore removed evenly, ranked within each layer, and
 only heads can be ranked globally.
@@ -28,13 +28,13 @@ from typing import Any, Callable, Sequence
 import torch
 
 from compress.anatomy import (
-    check_head_pruning,
     ffn_widths,
     head_counts,
     keep_layers,
     prunable_layers,
     prune_heads,
     prune_neurons,
+    pruned_heads,
 )
 from compress.api import callable_stage
 from compress.artifacts import check_output_dir
@@ -256,8 +256,6 @@ def _load(config: PruneConfig) -> tuple[torch.nn.Module, str]:
         raise CompressError("prune needs --model, the fine-tuned checkpoint directory to prune")
     model, source = load_fine_tuned(config.model, "model", config)
     prunable_layers(model, f"model {config.model}")
-    if config.head_ratio or config.heads or config.hidden_size:
-        check_head_pruning(model)
     if config.hidden_size:
         check_width(model, config.hidden_size)
     return model, source
@@ -332,7 +330,7 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
                "parameters_before": before["parameters"], "parameters_after": final["parameters"],
                "layers_kept": final["layers_kept"], "heads_kept": final["heads_kept"],
                "ffn_neurons_kept": final["ffn_neurons_kept"], "hidden_size": final["hidden_size"],
-               "pruned_heads": getattr(model.config, "pruned_heads", {}),
+               "pruned_heads": pruned_heads(model.config),
                "teacher": teacher,
                **rows.counts(), "eval_examples": len(eval_data), "schedule": history}
     if config.vocabulary:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from compress import candidates
-from compress.anatomy import check_head_pruning, layout_of
+from compress.anatomy import layout_of
 from compress.api import callable_stage
 from compress.artifacts import atomic_output_dir, check_output_dir, hash_path
 from compress.candidates import Candidate
@@ -116,11 +116,6 @@ def check_settings(config: SearchConfig) -> None:
     if config.model is None:
         raise CompressError("search needs --model, the fine-tuned checkpoint directory to compress")
     ratios = len({r for r in config.prune_ratios if r > 0})
-    if ratios or any(config.hidden_fractions):
-        try:
-            check_head_pruning()
-        except CompressError as exc:
-            raise CompressError(f"{exc}; --prune-ratios 0 --hidden-fractions 0 searches without pruning") from None
     for flag, values in (("--recovery-epochs", config.recovery_epochs),
                          ("--recovery-hidden-weight", config.recovery_hidden_weight),
                          ("--recovery-augment", config.recovery_augment)):

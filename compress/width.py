@@ -86,8 +86,6 @@ def narrow(model: torch.nn.Module, hidden: int, head_scores: Sequence[torch.Tens
             cut(module, tp.prune_linear_out_channels, target[f"{name}.weight"][0])
     model.zero_grad(set_to_none=True)
     model.train(was_training)
-    for block in prunable_layers(model):
-        block.pruned_heads.clear()
     wrong = [name for name, p in model.named_parameters() if tuple(p.shape) != target[name]]
     if wrong:
         raise CompressError(f"width pruning left {', '.join(wrong[:3])} in a shape the new config does not describe")

@@ -53,8 +53,10 @@ def int8_rate(rows: int, inner: int, outer: int, threads: int | None, spinning: 
         [helper.make_node("DynamicQuantizeMatMul", ["A", "B", "scale", "zero"], ["Y"], domain="com.microsoft")],
         "product", [helper.make_tensor_value_info("A", TensorProto.FLOAT, [rows, inner])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [rows, outer])], weights)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                    helper.make_opsetid("com.microsoft", 1)])
+    # IR version 8 (opset 17's): make_model writes the installed onnx's newest, which an older onnxruntime
+    # refuses to load.
+    model = helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17),
+                                                                  helper.make_opsetid("com.microsoft", 1)])
     with tempfile.TemporaryDirectory(prefix="compress-floor-") as tmp:
         file = Path(tmp) / "product.onnx"
         onnx.save(model, str(file))

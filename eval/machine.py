@@ -30,6 +30,37 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def cpu_vendor() -> str:
+    """'amd', 'intel' or another vendor_id from /proc/cpuinfo, lower-cased; the machine's arch elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("vendor_id"):
+                    vendor = line.split(":", 1)[1].strip()
+                    return {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(vendor, vendor.lower())
+    except OSError:
+        pass
+    return platform.machine().lower()
+
+
+# The widest int8 instructions first: what ONNX Runtime's int8 kernels run on decides their speed (AMX and VNNI
+# multiply int8 directly; AVX2 widens to int16, so int8 gains little there).
+_INT8_LEVELS = (("amx_int8", "amx"), ("avx512_vnni", "avx512-vnni"), ("avx_vnni", "avx-vnni"),
+                ("avx512bw", "avx512"), ("avx2", "avx2"))
+
+
+def cpu_kind(machine: dict[str, Any]) -> str:
+    """The kind of CPU a record was measured on, as int8 speed sees it: vendor and widest int8 instructions
+    ('amd-avx2', 'amd-avx512-vnni', 'intel-amx'). Read from a record's fingerprint, older records included."""
+    vendor = machine.get("vendor")
+    if not vendor:
+        model = str(machine.get("cpu", "")).lower()
+        vendor = "amd" if "amd" in model else "intel" if "intel" in model else str(machine.get("arch", "cpu"))
+    flags = machine.get("int8_flags", {})
+    level = next((name for flag, name in _INT8_LEVELS if flags.get(flag)), str(machine.get("arch", "other")))
+    return f"{vendor}-{level}"
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -65,8 +96,9 @@ def onnxruntime_providers() -> list[str]:
 
 def fingerprint(threads: int) -> dict[str, Any]:
     flags = cpu_flags()
-    return {
+    machine = {
         "cpu": cpu_model(),
+        "vendor": cpu_vendor(),
         "arch": platform.machine(),
         "physical_cores": physical_cores(),
         "logical_cores": psutil.cpu_count(),
@@ -79,3 +111,4 @@ def fingerprint(threads: int) -> dict[str, Any]:
         "onnxruntime_providers": onnxruntime_providers(),
         "versions": library_versions(),
     }
+    return {**machine, "cpu_kind": cpu_kind(machine)}

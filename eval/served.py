@@ -26,6 +26,15 @@ import numpy as np
 from compress.errors import CompressError
 
 WAYS = ("bench", "session", "optimum", "pipeline", "compress")
+# Optimum's ORTModel (also behind the pipeline) comes with the serving extra, which needs transformers 4.57.
+NEEDS_OPTIMUM = ("optimum", "pipeline")
+
+
+def available_ways() -> tuple[str, ...]:
+    import importlib.util
+
+    optimum = importlib.util.find_spec("optimum") is not None and importlib.util.find_spec("optimum.onnxruntime")
+    return tuple(way for way in WAYS if optimum or way not in NEEDS_OPTIMUM)
 LENGTH = 128
 # A short review padded to 128 tokens, as bench's b1xl128 workload pads real rows: the attention mask's padding
 # is part of the cost (the SST-2 winner ran 2.83 ms with this row and 1.85 ms with 128 real tokens, 2026-12-01).
@@ -105,9 +114,9 @@ def measure(directory: Path, rounds: int, runs: int) -> dict[str, Any]:
     """Every way in a fresh process, `rounds` times, interleaved; the median and range of each way's p50."""
     from eval.machine import cpu_model, physical_cores
 
-    per_way: dict[str, list[dict[str, float]]] = {way: [] for way in WAYS}
+    per_way: dict[str, list[dict[str, float]]] = {way: [] for way in available_ways()}
     for _ in range(rounds):
-        for way in WAYS:
+        for way in per_way:
             out = subprocess.run([sys.executable, "-m", "eval.served", str(directory), "--one", way, "--runs",
                                   str(runs)], capture_output=True, text=True, check=True)
             per_way[way].append(json.loads(out.stdout.strip().splitlines()[-1]))

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from compress.anatomy import (
-    check_head_pruning,
     encoder_layers,
     ffn_widths,
     head_counts,
@@ -16,6 +15,8 @@ from compress.anatomy import (
     keep_layers,
     layer_removed,
     prunable_layers,
+    prune_heads,
+    pruned_heads,
 )
 from compress.data import load_split
 from compress.errors import CompressError
@@ -56,9 +57,23 @@ def test_a_model_without_an_encoder_layer_list_is_refused_by_name():
         encoder_layers(Headless(), "the teacher")
 
 
-def test_head_pruning_without_transformers_prune_heads_is_one_line_naming_the_version_it_needs():
-    with pytest.raises(CompressError, match=r"head pruning needs transformers 4\.57 \(this is [0-9.]+,"):
-        check_head_pruning(torch.nn.Linear(2, 2))
+def test_heads_prune_and_reload_without_transformers_prune_heads(monkeypatch, base, sentences, tmp_path):
+    """transformers 5 has neither prune_heads nor config.pruned_heads; taking prune_heads away checks that path on
+    4.57 too."""
+    import transformers
+
+    model = load_classifier(base)
+    prune_heads(model, {0: [0, 5], 1: [11]})
+    model.save_pretrained(tmp_path / "pruned")
+    monkeypatch.delattr(transformers.PreTrainedModel, "prune_heads", raising=False)
+    reloaded = load_classifier(tmp_path / "pruned")
+    assert head_counts(reloaded) == [10, 11] and pruned_heads(reloaded.config) == {0: [0, 5], 1: [11]}
+    torch.testing.assert_close(logits(reloaded, sentences), logits(model, sentences), rtol=0, atol=0)
+
+
+def test_a_head_position_out_of_range_is_refused(base):
+    with pytest.raises(ValueError, match="layer 1 has 12 heads"):
+        prune_heads(load_classifier(base), {1: [12]})
 
 
 def test_a_checkpoint_without_a_classification_head_is_refused(tmp_path, base):
@@ -88,11 +103,12 @@ def test_a_removed_layer_comes_back_afterwards(base, sentences):
     torch.testing.assert_close(logits(model, sentences), before)
 
 
-def test_masking_hook_matches_bert_head_mask(base, sentences):
-    model = load_classifier(base, attn_implementation="eager").eval()
-    mask = torch.ones(2, 12)
-    mask[1, 4] = 0
+def test_masking_hook_matches_zeroing_the_heads_columns_of_the_output_projection(base, sentences):
+    model = load_classifier(base).eval()
     with head_masked(prunable_layers(model)[1], 4):
         hooked = logits(model, sentences)
-    torch.testing.assert_close(hooked, model(**sentences, head_mask=mask).logits.detach(), atol=1e-5, rtol=0)
+    zeroed = load_classifier(base).eval()
+    with torch.no_grad():
+        prunable_layers(zeroed)[1].attention_out.weight[:, 4 * 32:5 * 32] = 0
+    torch.testing.assert_close(hooked, logits(zeroed, sentences), atol=1e-5, rtol=0)
     assert (hooked - logits(model, sentences)).abs().max() > 0

@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from compress.anatomy import prune_heads
 from compress.cli import main
 from compress.data import load_split
 from compress.errors import CompressError
@@ -87,7 +88,8 @@ def test_plain_onnxruntime_session_matches_pytorch_at_any_batch_and_length(onnx_
 
 
 def test_optimum_ort_model_loads_the_directory(onnx_dir, tiny_bert):
-    from optimum.onnxruntime import ORTModelForSequenceClassification
+    # The serving extra: optimum-onnx 0.1 installs only beside transformers 4.57.
+    ORTModelForSequenceClassification = pytest.importorskip("optimum.onnxruntime").ORTModelForSequenceClassification
 
     batch = dev_batch(tiny_bert, 3, 24)
     model = ORTModelForSequenceClassification.from_pretrained(onnx_dir)
@@ -116,7 +118,7 @@ def test_optimize_reports_fused_operators_and_rechecks_parity(optimized_fp16_dir
 
 def test_optimize_reads_per_layer_head_counts_of_a_pruned_model(tiny_bert, tmp_path):
     model = load_classifier(str(tiny_bert))
-    model.prune_heads({0: [0, 1, 2], 1: [5, 7, 9, 11]})
+    prune_heads(model, {0: [0, 1, 2], 1: [5, 7, 9, 11]})
     model.save_pretrained(tmp_path / "pruned")
     load_tokenizer(str(tiny_bert)).save_pretrained(tmp_path / "pruned")
     m = export(ExportConfig(model=str(tmp_path / "pruned"), max_eval_examples=24, parity_batch_sizes=[1, 8],

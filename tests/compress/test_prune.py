@@ -5,6 +5,7 @@ export with fused attention and quantization of a pruned model, and bad input.""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 
@@ -117,13 +118,16 @@ def pruned(base, tmp_path_factory):
 
 
 def test_pruned_checkpoint_reloads_exactly_through_both_loaders(pruned, sentences):
-    from transformers import AutoModelForSequenceClassification
+    """compress's loader on every version; plain transformers where it still reads config.pruned_heads (4.57)."""
+    from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
     model, out = pruned
     assert structure(model)["heads_kept"] == [4, 10] and model.config.intermediate_size == 1024
     assert {k: sorted(v) for k, v in model.config.pruned_heads.items()} == {0: [0, 1, 2, 3, 5, 7, 9, 11], 1: [0, 3]}
     expected = logits(model, sentences)
-    for reloaded in (AutoModelForSequenceClassification.from_pretrained(out), load_classifier(out)):
+    loaders = [load_classifier] + ([AutoModelForSequenceClassification.from_pretrained]
+                                   if hasattr(PreTrainedModel, "prune_heads") else [])
+    for reloaded in (load(out) for load in loaders):
         assert structure(reloaded) == structure(model)
         assert_consistent(reloaded)
         assert (logits(reloaded, sentences) - expected).abs().max().item() == 0.0
@@ -148,6 +152,8 @@ def test_a_useless_head_scores_lowest_and_goes_first(base, batches, method):
 
 def test_taylor_head_score_is_the_loss_gradient_of_a_head_mask(base, batches):
     model = load_classifier(base, attn_implementation="eager").eval()
+    if "head_mask" not in inspect.signature(model.forward).parameters:
+        pytest.skip("transformers 5 has no head_mask to check the scores against")
     mask = torch.ones(2, 12, requires_grad=True)
     expected = torch.zeros(2, 12)
     for batch in batches[:2]:

@@ -302,18 +302,3 @@ def test_a_late_measurement_failure_keeps_the_winner_and_marks_what_failed(train
     record = json.loads((tmp_path / "work" / "final-bench.json").read_text())
     assert all(v["memory_failed"] == "memory probe failed: simulated" for v in record["variants"])
     assert "The winner's profile failed" in (tmp_path / "report" / "README.md").read_text()
-
-
-def test_without_head_pruning_in_transformers_a_pruning_search_is_refused_before_any_work(monkeypatch, tmp_path):
-    import transformers
-
-    from compress.errors import CompressError
-    from compress.search import check_settings
-
-    monkeypatch.delattr(transformers.PreTrainedModel, "prune_heads")
-    refused = r"head pruning needs transformers 4\.57 .*--prune-ratios 0 --hidden-fractions 0 searches"
-    with pytest.raises(CompressError, match=refused):
-        check_settings(SearchConfig(model="m", workdir=str(tmp_path)))
-    with pytest.raises(CompressError, match=refused):  # width pruning removes heads too
-        check_settings(SearchConfig(model="m", workdir=str(tmp_path), prune_ratios=[0.0]))
-    check_settings(SearchConfig(model="m", workdir=str(tmp_path), prune_ratios=[0.0], hidden_fractions=[0.0]))

@@ -1,11 +1,13 @@
 """The regression gate: ratios to a reference in the same run, tolerances, named failures, exit codes."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from compress.cli import main
 from eval.check import Tolerances, check, describe
+from eval.machine import cpu_kind
 from tests.eval.records import record
 
 
@@ -87,15 +89,17 @@ def test_unknown_reference_variant_is_a_clear_error(tmp_path, capsys):
     assert code == 2 and "reference variant 'nope'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("cpu", ["amd-epyc", "intel-xeon"])
-def test_switching_quantization_off_fails_the_committed_quick_gate(cpu):
+GATE = Path(__file__).resolve().parents[2] / "configs" / "gate"
+
+
+@pytest.mark.parametrize("file", sorted(GATE.glob("quick-baseline-*.json")), ids=lambda f: f.stem)
+def test_switching_quantization_off_fails_the_committed_quick_gate(file):
     """Each committed CI baseline, with its int8 variant replaced by what quantize would give if it did nothing."""
     import copy
-    from pathlib import Path
 
     from eval import record as records
 
-    baseline = records.load(Path(__file__).resolve().parents[2] / "configs" / "gate" / f"quick-baseline-{cpu}.json")
+    baseline = records.load(file)
     assert check(copy.deepcopy(baseline), baseline, Tolerances(max_latency_increase=0.3))["passed"]
     candidate = copy.deepcopy(baseline)
     variants = {v["name"]: v for v in candidate["variants"]}
@@ -107,15 +111,38 @@ def test_switching_quantization_off_fails_the_committed_quick_gate(cpu):
     assert all(variant == "int8" for variant, _ in failed)
 
 
-def test_a_baseline_from_another_cpu_gates_accuracy_and_size_but_not_latency():
+def test_each_committed_baseline_is_named_after_its_kind_of_cpu():
+    from eval import record as records
+
+    files = sorted(GATE.glob("quick-baseline-*.json"))
+    kinds = [cpu_kind(records.load(f)["machine"]) for f in files]
+    assert [f.stem.removeprefix("quick-baseline-") for f in files] == kinds and len(set(kinds)) == len(kinds)
+
+
+@pytest.mark.parametrize(("model", "flags", "kind"), [
+    ("AMD EPYC", {"avx2": True, "avx512_vnni": False}, "amd-avx2"),
+    ("AMD EPYC", {"avx2": True, "avx512bw": True, "avx512_vnni": True}, "amd-avx512-vnni"),
+    ("Intel(R) Xeon(R) Processor", {"avx2": True, "avx512_vnni": True, "amx_int8": True}, "intel-amx"),
+])
+def test_the_kind_of_cpu_is_its_vendor_and_widest_int8_instructions_not_its_model_name(model, flags, kind):
+    assert cpu_kind({"cpu": model, "arch": "x86_64", "int8_flags": flags}) == kind
+
+
+def test_a_baseline_from_another_kind_of_cpu_gates_accuracy_and_size_but_only_reports_latency_and_memory():
     from eval.check import pick_baseline
 
     other = record()
-    other["machine"]["cpu"] = "another cpu"
+    other["machine"]["int8_flags"] = {"avx2": True}
     candidate = record(int8=slower_int8)
+    candidate["variants"][2]["memory"]["peak_increment_mb"] *= 3
     baseline, same = pick_baseline(candidate, [other])
     assert baseline is other and not same
     summary = check(candidate, baseline, Tolerances(), compare_latency=same)
-    assert summary["passed"] and not any(c["metric"].startswith("latency") for c in summary["checks"])
-    assert describe(summary)[1].startswith("latency not compared: no baseline record from this CPU (test cpu)")
+    assert summary["passed"] and not any(c["metric"].startswith(("latency", "peak_memory")) for c in summary["checks"])
+    lines = describe(summary)
+    assert lines[1].startswith("no baseline for this kind of CPU (cpu-avx512-vnni), so against the one from "
+                               "cpu-avx2 accuracy")
+    assert "  int8 latency/b1xl128 (x teacher): " in "\n".join(lines)
     assert pick_baseline(candidate, [other, record()]) == (record(), True)
+    lower = record(int8=set_accuracy(record()["variants"][2]["accuracy"]["metrics"]["accuracy"] - 0.02))
+    assert not check(lower, baseline, Tolerances(), compare_latency=False)["passed"], "accuracy is still gated"

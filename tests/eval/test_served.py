@@ -7,11 +7,13 @@ import json
 
 import pytest
 
-from eval.served import WAYS, main, time_one
+from eval.served import WAYS, available_ways, main, time_one
 
 
 @pytest.mark.parametrize("way", WAYS)
 def test_each_way_serves_the_directory_and_is_timed(trained_tiny_onnx, way):
+    if way not in available_ways():
+        pytest.skip(f"{way} needs optimum (the serving extra), which needs transformers 4.57")
     timed = time_one(way, trained_tiny_onnx, runs=3, warmup=1)
     assert timed["runs"] == 3
     assert 0 < timed["p50_ms"] <= timed["p90_ms"] <= timed["p99_ms"]
@@ -23,7 +25,7 @@ def test_fresh_process_rounds_are_summarized_against_the_bench_session(trained_t
     table = capsys.readouterr().out
     assert "| bench |" in table and "| 1.00x |" in table and "0 SkipLayerNormalization" in table
     result = json.loads((tmp_path / "served.json").read_text())
-    assert list(result["ways"]) == list(WAYS)
+    assert list(result["ways"]) == list(available_ways())
     for way in result["ways"].values():
         low, high = way["p50_ms_range"]
         assert len(way["rounds"]) == 1 and low == way["p50_ms_median"] == high
