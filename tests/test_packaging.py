@@ -1,5 +1,6 @@
 """What pyproject.toml declares: every import of the package is declared, every declared package is imported,
-and each extra pins versions that exist on the package index."""
+each extra pins versions that exist on the package index, and the CI constraints files pin both ends of the
+declared ranges."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def imported_distributions() -> set[str]:
 
 def test_every_import_is_declared_and_every_declared_package_imported():
     runtime = {distribution(r) for r in PROJECT["dependencies"]}
-    extras = {distribution(r) for extra in ("cpu", "gpu", "serving") for r in PROJECT["optional-dependencies"][extra]}
+    extras = {distribution(r) for extra in ("cpu", "gpu", "serving", "minilm")
+              for r in PROJECT["optional-dependencies"][extra]}
     imported = imported_distributions()
     # onnxruntime comes from an extra (cpu or gpu: the same module, two distributions).
     assert imported - runtime - extras - {"onnxruntime-gpu"} == set()
@@ -56,3 +58,36 @@ def test_the_gpu_extra_pins_an_onnxruntime_gpu_release_that_exists():
         pytest.skip(f"the package index cannot be reached: {run.stderr.strip().splitlines()[-1]}")
     assert run.returncode == 0, run.stderr
     assert "Would install onnxruntime-gpu-1.31" in run.stdout
+
+
+CONSTRAINTS = sorted((ROOT / ".ci" / "constraints").glob("*.txt"))
+
+
+def pins(file: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in file.read_text().splitlines()]
+    return {distribution(line): line.split("==", 1)[1] for line in lines if "==" in line}
+
+
+def test_the_package_declares_ranges_never_one_version():
+    for requirement in PROJECT["dependencies"] + [r for extra in PROJECT["optional-dependencies"].values()
+                                                  for r in extra]:
+        assert "==" not in requirement, f"{requirement}: exact versions belong in .ci/constraints, not the package"
+    torch = next(r for r in PROJECT["dependencies"] if distribution(r) == "torch")
+    assert "<" not in torch, "any newer torch (CPU or CUDA) a user already has must satisfy compress"
+
+
+@pytest.mark.parametrize("file", CONSTRAINTS, ids=lambda f: f.stem)
+def test_each_constraints_file_pins_versions_inside_the_declared_ranges(file):
+    from packaging.requirements import Requirement
+
+    pinned = pins(file)
+    declared = [Requirement(r) for r in PROJECT["dependencies"] + PROJECT["optional-dependencies"]["cpu"]]
+    for requirement in declared:
+        name = distribution(requirement.name)
+        assert name in pinned, f"{file.name} leaves {name} free"
+        assert requirement.specifier.contains(pinned[name], prereleases=True), f"{file.name}: {name} {pinned[name]}"
+
+
+def test_the_constraints_files_test_both_majors_of_transformers_and_huggingface_hub():
+    majors = {key: {pins(f)[key].split(".")[0] for f in CONSTRAINTS} for key in ("transformers", "huggingface-hub")}
+    assert majors == {"transformers": {"4", "5"}, "huggingface-hub": {"0", "2"}}

@@ -1,53 +1,65 @@
 #!/usr/bin/env bash
-# Every GPU check and benchmark in one run, for a lent GPU machine (the device tool): offline, on the machine's
-# own CUDA PyTorch image (Python 3.12, its torch and transformers, CPU-only onnxruntime), the project used from
-# the working tree (PYTHONPATH, nothing installed from a network). What the image lacks travels as small wheels
-# in reports/gpu/wheels/ (made here by prepare.sh) and the models as fp16 safetensors in artifacts/gpu/ (carry
-# it). onnxruntime-gpu's wheel does not fit the 64 MiB a run may carry, so the comparison stands on PyTorch
-# fp32 / fp16 / bf16 of every variant; ONNX Runtime CUDA joins only where the image already has it.
+# Every GPU check and benchmark in one run, on a machine as GPU users have it: Python 3.12 with a CUDA torch and
+# transformers 5 already installed, no network (the device tool's machine). compress installs from the wheels
+# reports/gpu/prepare.sh put in artifacts/gpu/wheels (carry artifacts/gpu), leaving the preinstalled torch as it
+# is; then the GPU tests, and one `compress bench --device cuda` of the teacher and the winner at fp32, fp16 and
+# bf16 with peak memory, scored on SST-2's test role. onnxruntime-gpu does not fit the 64 MiB a run carries, so
+# ONNX Runtime CUDA joins only where the image already has it.
 #
-#   bash reports/gpu/run_gpu_checks.sh OUT     # on the GPU machine; results in OUT for reports/gpu/
-#   bash reports/gpu/run_gpu_checks.sh OUT --dry-run   # anywhere: checks the set-up, then stops (exit 3
-#                                                      # and one line when no CUDA GPU is visible)
+#   bash reports/gpu/run_gpu_checks.sh OUT               # on the GPU machine; the record goes to OUT
+#   bash reports/gpu/run_gpu_checks.sh OUT --rehearse    # on a CPU, in an environment that imitates the image:
+#                                                        # the same steps with --device cpu (fp16 left out)
+#   bash reports/gpu/run_gpu_checks.sh OUT --dry-run     # anywhere: checks the set-up, then stops (exit 3 and
+#                                                        # one line when no CUDA GPU is visible)
 set -euo pipefail
-OUT=${1:?usage: run_gpu_checks.sh OUT [--dry-run]}
-DRY=${2:-}
+OUT=${1:?usage: run_gpu_checks.sh OUT [--rehearse | --dry-run]}
+MODE=${2:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+CARRIED=${GPU_CARRIED:-$ROOT/artifacts/gpu}
 mkdir -p "$OUT"
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-export COMPRESS_DATA_DIR=${COMPRESS_DATA_DIR:-$ROOT/shared/datasets}
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+export COMPRESS_DATA_DIR=${COMPRESS_DATA_DIR:-$CARRIED/data}
 PY=${PYTHON:-python3}
-MODELS=${GPU_MODELS:-$ROOT/artifacts/gpu}
 
-if compgen -G "$HERE/wheels/*.whl" > /dev/null; then
-  $PY -m pip install -q --no-index --no-deps "$HERE"/wheels/*.whl
-fi
-# The project's imports, against what the image has: one line naming what is missing.
-$PY - <<'PY'
-import importlib, sys
-missing = [m for m in ("torch", "transformers", "psutil", "yaml", "tqdm", "safetensors") if importlib.util.find_spec(m) is None]
-if missing:
-    sys.exit(f"run_gpu_checks: missing on this image and not in reports/gpu/wheels: {', '.join(missing)}")
-PY
 variants=()
-for model in "$MODELS"/*/; do
+for model in "$CARRIED"/models/*/; do
   [ -f "$model/config.json" ] && variants+=("${model%/}")
 done
-[ ${#variants[@]} -gt 0 ] || { echo "run_gpu_checks: no models in $MODELS (run reports/gpu/prepare.sh and carry it)" >&2; exit 2; }
-$PY - <<'PY' || exit 3
-import sys, torch
-if not torch.cuda.is_available():
-    sys.exit("run_gpu_checks: no CUDA GPU visible: nothing to measure")
-PY
-[ "$DRY" = "--dry-run" ] && { echo "run_gpu_checks: set-up complete; ${#variants[@]} models"; exit 0; }
+[ ${#variants[@]} -gt 0 ] || { echo "run_gpu_checks: no models in $CARRIED/models (run reports/gpu/prepare.sh and carry it)" >&2; exit 2; }
+compgen -G "$CARRIED/wheels/compress-*.whl" > /dev/null || { echo "run_gpu_checks: no compress wheel in $CARRIED/wheels (run reports/gpu/prepare.sh)" >&2; exit 2; }
+if [ "$MODE" != "--rehearse" ]; then
+  $PY -c "import sys, torch; torch.cuda.is_available() or sys.exit('run_gpu_checks: no CUDA GPU visible: nothing to measure')" || exit 3
+fi
+[ "$MODE" = "--dry-run" ] && { echo "run_gpu_checks: set-up complete; ${#variants[@]} models"; exit 0; }
 
-nvidia-smi | tee "$OUT/nvidia-smi.txt"
-$PY -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', transformers.__version__)" | tee "$OUT/versions.txt"
-$PY -m pytest -q -m gpu -p no:cacheprovider "$ROOT/tests" 2>&1 | tail -5 | tee "$OUT/gpu-tests.txt" || true
+torch_before=$($PY -c "import torch; print(torch.__version__, torch.__file__)")
+$PY -m pip install -q --no-index --find-links "$CARRIED/wheels" compress 2>&1 | tee "$OUT/install.txt"
+torch_after=$($PY -c "import torch; print(torch.__version__, torch.__file__)")
+[ "$torch_before" = "$torch_after" ] || { echo "run_gpu_checks: installing compress replaced torch ($torch_before -> $torch_after)" >&2; exit 1; }
+{
+  echo "torch kept: $torch_after"
+  $PY -c "import sys, platform, torch, transformers, onnxruntime, compress
+print('python', platform.python_version(), '| torch', torch.__version__, 'cuda', torch.version.cuda,
+      '| transformers', transformers.__version__, '| onnxruntime', onnxruntime.__version__,
+      onnxruntime.get_available_providers())"
+  command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+} | tee "$OUT/versions.txt"
+
+# The GPU tests run from the working tree's tests against the installed package.
+(cd "$ROOT" && $PY -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tail -3) | tee "$OUT/gpu-tests.txt" || true
+
+if [ "$MODE" = "--rehearse" ]; then
+  device=cpu precisions="fp32 bf16" sizes=(--batch-sizes 1 --lengths 64 --real-batch-sizes 8 --workload-seconds 1
+                                         --max-eval-examples 64)
+else
+  device=cuda precisions="fp32 fp16 bf16" sizes=(--batch-sizes 1 32 --lengths 128 --real-batch-sizes 32)
+fi
 specs=()
-for model in "${variants[@]}"; do specs+=("$model@fp32" "$model@fp16" "$model@bf16"); done
-onnx=$($PY -c "import onnxruntime as o; print('CUDAExecutionProvider' in o.get_available_providers())" 2>/dev/null || echo False)
-$PY -m compress.cli bench "${specs[@]}" --device cuda --perturbations none --batch-sizes 1 32 --lengths 128 \
-  --real-batch-sizes 32 --roles test -o "$OUT/bench-gpu.json" 2>&1 | tee "$OUT/bench-gpu.txt"
-echo "onnxruntime CUDA provider on this image: $onnx" | tee -a "$OUT/bench-gpu.txt"
+for model in "${variants[@]}"; do for p in $precisions; do specs+=("$model@$p"); done; done
+names=()
+for model in "${variants[@]}"; do for p in $precisions; do names+=("$(basename "$model")-$p"); done; done
+compress bench "${specs[@]}" --names "${names[@]}" --device "$device" --data sst2 --roles test \
+  --perturbations none "${sizes[@]}" -o "$OUT/bench-$device.json" 2>&1 | tee "$OUT/bench-$device.txt"
+compress report "$OUT/bench-$device.json" -o "$OUT/report" > /dev/null
+echo "run_gpu_checks: done on $device; record $OUT/bench-$device.json, report $OUT/report" | tee -a "$OUT/bench-$device.txt"
