@@ -209,6 +209,10 @@ def _fusable_attention(file: Path) -> int:
                 scale.op_type = "Div"
                 scale.input[1] = constant(f"{scale.name}/divisor", (1 / values[scale.input[1]]).astype(np.float32))
     if rewritten:
+        used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+        orphans = [n for n in graph.node if n.op_type == "Constant" and n.output[0] not in used]
+        for node in orphans:  # the -1s and scales replaced above; a session warns about each one left
+            graph.node.remove(node)
         onnx.save(model, str(file))
     return rewritten // 3
 

@@ -19,7 +19,7 @@ model.save_pretrained(sys.argv[2], safe_serialization=True)
 load_tokenizer(sys.argv[1]).save_pretrained(sys.argv[2])
 PY
 done
-python -m pip wheel -q --no-deps --no-build-isolation -w "$OUT/wheels" "$ROOT"
+python -m pip wheel -q --no-deps -w "$OUT/wheels" "$ROOT"
 # The image has torch, transformers, huggingface-hub, onnx, onnxruntime (CPU), accelerate, numpy, pyarrow, pandas
 # and the rest of compress's needs (the device tool's KINDS.md); these it lacks.
 python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
