@@ -132,7 +132,8 @@ def side_by_side(config: SearchConfig):
 
     return settings_for(BenchConfig, config, dict(
         **_served(config), roles=["validation", "test"], budget=config.max_accuracy_drop, batch_sizes=[1, 32],
-        bucket=True, min_runs=30, real_min_runs=5, workload_seconds=config.final_seconds,
+        bucket=True, min_runs=config.final_min_runs, real_min_runs=min(5, config.final_min_runs),
+        workload_seconds=config.final_seconds,
         min_time=config.final_seconds, memory=True,
         perturbations=["typos", "word_dropout"] if config.scorecard else ["none"]))
 

@@ -107,6 +107,8 @@ class SearchConfig(LoadSettings, DataConfig):
     screen_seconds: float = option(2.0, "latency budget per workload when screening one candidate", interval="(0, inf)")
     final_seconds: float = option(5.0, "latency budget per workload and variant in the final side-by-side run",
                                   interval="(0, inf)")
+    final_min_runs: int = option(30, "timed passes per variant and fixed-shape workload in the final run, at least",
+                                 interval="[1, inf)")
     scorecard: bool = option(True, "final run: also score robustness to perturbed text (slower)")
 
 

@@ -41,6 +41,10 @@ def environment():
     """No test reaches the network (a named dataset without a local copy fails at once, naming COMPRESS_DATA_DIR)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    # transformers 5 draws a bar on stderr for every checkpoint the tests themselves save, as the CLI does not.
+    hf_logging.disable_progress_bar()
     if data_found():
         os.environ["COMPRESS_DATA_DIR"] = str(SHARED_DATA)
 

@@ -9,8 +9,8 @@ from tests.compress.test_recipe import killed_when
 from tests.conftest import cli
 
 TINY = ["--student-layers", "0", "--prune-ratios", "0", "--no-vocabulary", "--embedding-bits", "8", "--no-optimize",
-        "--screen-seconds", "0.1", "--final-seconds", "0.1", "--no-scorecard", "--no-ort-spinning", "--threads", "1",
-        "--max-eval-examples", "32"]
+        "--screen-seconds", "0.1", "--final-seconds", "0.1", "--final-min-runs", "3", "--no-scorecard",
+        "--no-ort-spinning", "--threads", "1", "--max-eval-examples", "32"]
 
 
 def test_kill_9_mid_stage_then_rerun_resumes_from_the_finished_stages(trained_tiny_bert, tmp_path, data_dir):

@@ -73,6 +73,8 @@ def test_an_unsupported_tokenizer_kind_is_refused_naming_the_supported_ones(tiny
 
     tokenizer = (PreTrainedTokenizerFast(tokenizer_object=Tokenizer(WordLevel({"[UNK]": 0, "good": 1}, "[UNK]")))
                  if kind == "WordLevel" else BertTokenizer.from_pretrained(tiny_bert))
+    if tokenizer.is_fast and kind != "WordLevel":
+        pytest.skip("transformers 5's BertTokenizer is itself a fast (tokenizers) one: no slow tokenizer to refuse")
     with pytest.raises(CompressError, match="WordPiece, byte-level BPE and SentencePiece Unigram") as refused:
         shrink_vocabulary(load_classifier(tiny_bert), tokenizer, ["good"])
     assert kind in str(refused.value) and "\n" not in str(refused.value)
