@@ -196,7 +196,8 @@ def prune_heads(model: torch.nn.Module, heads: dict[int, list[int]]) -> None:
 
     Our own slicing rather than transformers' `prune_heads`, which transformers 5 removed: the same on every
     version. config.pruned_heads numbers heads as in the unpruned layer, so positions in a layer that has lost
-    heads before are mapped back to those numbers; reloading rebuilds the shapes from it (`rebuild_pruned_heads`).
+    heads before are mapped back to those numbers; reloading rebuilds the shapes from it
+    (compress.models on transformers 5).
     """
     from transformers.pytorch_utils import prune_linear_layer
 
@@ -219,17 +220,6 @@ def prune_heads(model: torch.nn.Module, heads: dict[int, list[int]]) -> None:
         numbers = sorted(set(range(model.config.num_attention_heads)) - set(recorded.get(i, [])))
         recorded[i] = sorted(set(recorded.get(i, [])) | {numbers[p] for p in positions})
     model.config.pruned_heads = recorded
-
-
-def rebuild_pruned_heads(model: torch.nn.Module) -> None:
-    """Give a model built from a head-pruned checkpoint's config the shapes its weights have.
-
-    transformers 4.57 does this itself in `from_pretrained`; transformers 5 builds every head and the weights do
-    not fit, so compress's loader builds the model, calls this, then loads the weights.
-    """
-    recorded = pruned_heads(model.config)
-    model.config.pruned_heads = {}
-    prune_heads(model, recorded)
 
 
 def prune_neurons(model: torch.nn.Module, gone: Sequence[Sequence[int]]) -> None:

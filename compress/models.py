@@ -152,13 +152,15 @@ def _head_pruned(resolved: str, kwargs: dict[str, Any]) -> Any:
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    from compress.anatomy import rebuild_pruned_heads
+    from compress.anatomy import prune_heads, pruned_heads
 
     mismatched = kwargs.pop("ignore_mismatched_sizes", False)
     attention = kwargs.pop("attn_implementation", None)
     config = AutoConfig.from_pretrained(resolved, trust_remote_code=False, **kwargs)
+    # Built with every head, then the recorded ones removed: in an unpruned layer a head's position is its number.
+    removed, config.pruned_heads = pruned_heads(config), {}
     model = AutoModelForSequenceClassification.from_config(config, attn_implementation=attention)
-    rebuild_pruned_heads(model)
+    prune_heads(model, removed)
     files = sorted(Path(resolved).glob("*.safetensors"))
     if not files:
         raise CompressError(f"{resolved} holds no safetensors weights, which a head-pruned model needs")

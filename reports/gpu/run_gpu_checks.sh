@@ -47,7 +47,7 @@ print('python', platform.python_version(), '| torch', torch.__version__, 'cuda',
 } | tee "$OUT/versions.txt"
 
 # The GPU tests run from the working tree's tests against the installed package.
-(cd "$ROOT" && $PY -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tail -3) | tee "$OUT/gpu-tests.txt" || true
+(cd "$ROOT" && $PY -m pytest -q -o addopts="" -m gpu -p no:cacheprovider tests 2>&1 | tail -3) | tee "$OUT/gpu-tests.txt" || true
 
 if [ "$MODE" = "--rehearse" ]; then
   device=cpu precisions="fp32 bf16" sizes=(--batch-sizes 1 --lengths 64 --real-batch-sizes 8 --workload-seconds 1
