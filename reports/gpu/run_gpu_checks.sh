@@ -43,7 +43,7 @@ torch_after=$($PY -c "import torch; print(torch.__version__, torch.__file__)")
 print('python', platform.python_version(), '| torch', torch.__version__, 'cuda', torch.version.cuda,
       '| transformers', transformers.__version__, '| onnxruntime', onnxruntime.__version__,
       onnxruntime.get_available_providers())"
-  command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  if command -v nvidia-smi > /dev/null; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; fi
 } | tee "$OUT/versions.txt"
 
 # The GPU tests run from the working tree's tests against the installed package.
@@ -51,7 +51,7 @@ print('python', platform.python_version(), '| torch', torch.__version__, 'cuda',
 
 if [ "$MODE" = "--rehearse" ]; then
   device=cpu precisions="fp32 bf16" sizes=(--batch-sizes 1 --lengths 64 --real-batch-sizes 8 --workload-seconds 1
-                                         --max-eval-examples 64)
+                                         --min-runs 3 --real-min-runs 1 --warmup 1 --max-eval-examples 64)
 else
   device=cuda precisions="fp32 fp16 bf16" sizes=(--batch-sizes 1 32 --lengths 128 --real-batch-sizes 32)
 fi
@@ -59,7 +59,7 @@ specs=()
 for model in "${variants[@]}"; do for p in $precisions; do specs+=("$model@$p"); done; done
 names=()
 for model in "${variants[@]}"; do for p in $precisions; do names+=("$(basename "$model")-$p"); done; done
-compress bench "${specs[@]}" --names "${names[@]}" --device "$device" --data sst2 --roles test \
+$PY -m compress.cli bench "${specs[@]}" --names "${names[@]}" --device "$device" --data sst2 --roles test \
   --perturbations none "${sizes[@]}" -o "$OUT/bench-$device.json" 2>&1 | tee "$OUT/bench-$device.txt"
-compress report "$OUT/bench-$device.json" -o "$OUT/report" > /dev/null
+$PY -m compress.cli report "$OUT/bench-$device.json" -o "$OUT/report" > /dev/null
 echo "run_gpu_checks: done on $device; record $OUT/bench-$device.json, report $OUT/report" | tee -a "$OUT/bench-$device.txt"
