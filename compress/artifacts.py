@@ -52,6 +52,11 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Itera
     aside = None
     try:
         yield tmp
+        # Libraries that write through temporary files (safetensors under transformers 5) leave them 0600: the
+        # artifact's files get the mode any new file gets, so other users of a shared model folder can read them.
+        for file in tmp.rglob("*"):
+            if file.is_file() and not file.is_symlink():
+                file.chmod(0o666 & ~umask)
         if final.exists():
             # Moved aside in one step: deleted in place, a kill midway would leave a partial `path` behind.
             aside = final.parent / f"{prefix}replaced-{uuid.uuid4().hex[:8]}"

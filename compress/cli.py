@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Callable
 
-from compress import __version__
+from compress import __version__, progress
 from compress.config import add_arguments, from_args
 from compress.errors import CompressError
 from compress.stages import STAGES
@@ -171,8 +171,8 @@ def _check(sub) -> None:
 
 
 def _log(line: str) -> None:
-    """Progress lines of long commands, flushed at once so that a redirected log follows the work."""
-    print(line, flush=True)
+    """Progress lines of long commands (none under --quiet), flushed at once so that a redirected log follows."""
+    progress.note(line, file=sys.stdout)
 
 
 def _print_json(value) -> None:
@@ -192,20 +192,25 @@ def build_parser() -> argparse.ArgumentParser:
             _stage_command(sub, name)
     for add in COMMANDS.values():
         add(sub)
+    for command_parser in sub.choices.values():
+        command_parser.add_argument("--quiet", action="store_true", help="print only results and errors: no "
+                                    "progress bars or progress lines")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
+    progress.set_quiet(args.quiet)
     try:
-        from huggingface_hub.utils import enable_progress_bars
+        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
-        # transformers 5 draws a bar for every checkpoint it loads; the hub's download bars stay.
+        # transformers 5 draws a bar for every checkpoint it loads; the hub's download bars stay on a terminal
+        # (redrawn into a log file, each would be thousands of lines).
         hf_logging.disable_progress_bar()
-        enable_progress_bars()
+        (enable_progress_bars if sys.stderr.isatty() and not args.quiet else disable_progress_bars)()
         args.run(args)
     except CompressError as exc:
         print(f"compress {args.command}: error: {exc}", file=sys.stderr)

@@ -21,6 +21,7 @@ import torch
 from compress.api import callable_stage
 from compress.artifacts import atomic_output_dir, check_output_dir, write_manifest
 from compress.batching import Features, featurize
+from compress.card import write_card
 from compress.config import option, to_dict
 from compress.data import DataConfig, LabelledText, LabelSpace
 from compress.errors import CompressError
@@ -106,7 +107,8 @@ def export(config: ExportConfig, output_dir: str | Path, overwrite: bool = False
         metrics["model_mb"] = round(file.stat().st_size / 2**20, 2)
         model.config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        return write_manifest(tmp, "export", {"model": source}, to_dict(config), metrics, started, roles.summary())
+        manifest = write_manifest(tmp, "export", {"model": source}, to_dict(config), metrics, started, roles.summary())
+        return write_card(tmp, manifest, Path(output_dir).name)
 
 
 def _parity_features(data: LabelledText, config: ExportConfig, tokenizer) -> Features:

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from compress.anatomy import input_names
 from compress.batching import Features, grouped, pad_batch
 from compress.metrics import Metric, classification_metrics
+from compress.progress import bar
 
 
 class Collator:
@@ -49,14 +50,11 @@ def predict_logits(model: torch.nn.Module, features: Features, pad_id: int, batc
 
     `progress` names a progress bar, for passes long enough that silence would look like a hang.
     """
-    from tqdm.auto import tqdm
-
     was_training = model.training
     model.eval()
     out = np.zeros((len(features), model.config.num_labels), dtype=np.float32)
     batches = loader(features, pad_id, batch_size, shuffle=False)
-    for batch in tqdm(batches, desc=progress, unit="batch", disable=progress is None or not is_main_process(),
-                      dynamic_ncols=True):
+    for batch in bar(batches, desc=progress, unit="batch", disable=progress is None or not is_main_process()):
         logits = model(**{k: v.to(device) for k, v in model_inputs(batch, model).items()}).logits
         out[batch["idx"].numpy()] = logits.float().cpu().numpy()
     model.train(was_training)

@@ -135,12 +135,14 @@ def load_classifier(name_or_path: str | os.PathLike | None, labels: LabelSpace |
             kwargs["ignore_mismatched_sizes"] = True
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
+    from safetensors import SafetensorError
+
     try:
         if pruned_heads(config) and not hasattr(PreTrainedModel, "prune_heads"):
             return _head_pruned(resolved, kwargs)
         model = AutoModelForSequenceClassification.from_pretrained(
             resolved, trust_remote_code=False, use_safetensors=not allow_pickle, **kwargs)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a truncated weights file
         raise CompressError(f"cannot load model {name_or_path}: {_first_line(exc)}") from exc
     return model
 

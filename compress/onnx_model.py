@@ -13,6 +13,7 @@ import numpy as np
 
 from compress.batching import Features, batches
 from compress.errors import CompressError
+from compress.progress import bar
 
 MODEL_FILE = "model.onnx"
 CLASSIFIER_INPUTS = {"input_ids", "attention_mask"}
@@ -106,11 +107,9 @@ def feed(sess, batch: dict) -> dict[str, np.ndarray]:
 
 def onnx_logits(sess, features: Features, pad_id: int, batch_size: int = 64, progress: str | None = None) -> np.ndarray:
     """Logits for every row, in row order, with length-sorted batches; `progress` names a progress bar."""
-    from tqdm.auto import tqdm
-
     out = None
-    for batch in tqdm(batches(features, pad_id, batch_size), desc=progress, unit="batch", disable=progress is None,
-                      total=-(-len(features) // batch_size), dynamic_ncols=True):
+    for batch in bar(batches(features, pad_id, batch_size), desc=progress, unit="batch", disable=progress is None,
+                     total=-(-len(features) // batch_size)):
         logits = sess.run(["logits"], feed(sess, batch))[0]
         if out is None:
             out = np.zeros((len(features), logits.shape[-1]), dtype=np.float32)

@@ -17,7 +17,6 @@ only heads can be ranked globally.
 from __future__ import annotations
 
 import copy
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from compress.inference import evaluate, is_main_process, loader, predict_logits
 from compress.losses import DistillLoss, LossWeights
 from compress.metrics import Metric
 from compress.models import LoadSettings, load_classifier, load_fine_tuned, load_tokenizer
+from compress.progress import bar, note
 from compress.roles import load_roles, resolve_data
 from compress.training import LossFn, TrainConfig, cross_entropy_loss, save_trained, train
 from compress.vocabulary import shrink_vocabulary
@@ -264,7 +264,6 @@ def _load(config: PruneConfig) -> tuple[torch.nn.Module, str]:
 def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
     """Prune `config.model` in `config.steps` steps with recovery; write the checkpoint, metrics.json and a manifest."""
     from accelerate import PartialState
-    from tqdm.auto import tqdm
 
     started = time.time()
     check_output_dir(Path(output_dir), overwrite)
@@ -307,8 +306,8 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
         if config.importance == "taylor" or config.hidden_size:
             shuffled = loader(task_rows, pad_id, config.batch_size, config.seed + step, shuffle=True)
             count = min(len(shuffled), config.importance_batches)
-            batches = list(tqdm(islice(shuffled, count), total=count, desc=f"importance {step}/{config.steps}",
-                                unit="batch", disable=not is_main_process(), dynamic_ncols=True))
+            batches = list(bar(islice(shuffled, count), total=count, desc=f"importance {step}/{config.steps}",
+                               unit="batch", disable=not is_main_process()))
         scores = importance(model, config.importance, batches if config.importance == "taylor" else ())
         schedule.apply(model, scores, step, batches)
         record = {"step": step, "layers_kept": list(schedule.layers), **structure(model), "eval_pruned": score()}
@@ -320,9 +319,9 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
         record["eval"] = record["recovery"]["eval"] if recovering else record["eval_pruned"]
         history.append(record)
         if is_main_process():
-            print(f"prune step {step}/{config.steps}: heads {record['heads_kept']}, FFN {record['ffn_neurons_kept']}, "
-                  f"accuracy {before['eval']['accuracy']:.4f} -> {record['eval_pruned']['accuracy']:.4f} pruned -> "
-                  f"{record['eval']['accuracy']:.4f}", file=sys.stderr)
+            note(f"prune step {step}/{config.steps}: heads {record['heads_kept']}, FFN {record['ffn_neurons_kept']}, "
+                 f"accuracy {before['eval']['accuracy']:.4f} -> {record['eval_pruned']['accuracy']:.4f} pruned -> "
+                 f"{record['eval']['accuracy']:.4f}")
 
     final = history[-1] if history else {"eval": before["eval"], "eval_pruned": before["eval"],
                                          "layers_kept": list(schedule.layers), **structure(model)}
@@ -340,8 +339,8 @@ def prune(config: PruneConfig, output_dir: str | Path, overwrite: bool = False) 
         metrics.update(eval=score(), vocabulary_before=pieces, vocabulary_after=len(tokenizer),
                        parameters_after=structure(model)["parameters"])
         if is_main_process():
-            print(f"vocabulary: {metrics['vocabulary_before']} -> {metrics['vocabulary_after']} pieces, accuracy "
-                  f"{final['eval']['accuracy']:.4f} -> {metrics['eval']['accuracy']:.4f}", file=sys.stderr)
+            note(f"vocabulary: {metrics['vocabulary_before']} -> {metrics['vocabulary_after']} pieces, accuracy "
+                 f"{final['eval']['accuracy']:.4f} -> {metrics['eval']['accuracy']:.4f}")
     metrics["reload_max_abs_diff"] = reload_difference(model, eval_features, pad_id, config.eval_batch_size, device)
     return save_trained(output_dir, overwrite, "prune", model, tokenizer, source, config, metrics, started,
                         roles.summary())

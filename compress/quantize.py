@@ -23,6 +23,7 @@ import numpy as np
 from compress.api import callable_stage
 from compress.artifacts import MANIFEST, atomic_output_dir, check_output_dir, write_manifest
 from compress.batching import Features, batches, featurize
+from compress.card import write_card
 from compress.config import option, to_dict
 from compress.data import DataConfig, LabelSpace
 from compress.errors import CompressError
@@ -157,8 +158,9 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
             for companion in source.parent.iterdir():
                 if companion.is_file() and companion.suffix not in (".onnx", ".data") and companion.name != MANIFEST:
                     shutil.copyfile(companion, tmp / companion.name)
-            return write_manifest(tmp, "quantize", {"model": source.parent}, to_dict(config), metrics, started,
-                                  roles.summary())
+            manifest = write_manifest(tmp, "quantize", {"model": source.parent}, to_dict(config), metrics, started,
+                                      roles.summary())
+            return write_card(tmp, manifest, Path(output_dir).name)
 
 
 def _check_float32(file: Path) -> None:

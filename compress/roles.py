@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import math
 import random
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from compress.data import (
 )
 from compress.errors import CompressError
 from compress.metrics import Metric
+from compress.progress import note, warning
 
 T = TypeVar("T", bound=DataConfig)
 DEFAULTS = {"data": "sst2", "train_split": "train", "validation_fraction": 0.1, "validation_cap": 2000,
@@ -191,10 +191,10 @@ def load_roles(config: DataConfig, log: Callable[[str], None] | None = None) -> 
     if config.max_train_examples or config.max_eval_examples:
         roles.resolution += (f"; subsets used: {len(roles.train)} train, {len(roles.validation)} validation, "
                              f"{len(roles.test)} test rows")
-    say = log or (lambda line: print(line, file=sys.stderr, flush=True))
-    say(roles.resolution)
-    for warning in roles.warnings:
-        say(f"warning: {warning}")
+    # Every stage of a search or a recipe reads the same roles: their line and warnings are printed once.
+    (log or (lambda line: note(line, once=True)))(roles.resolution)
+    for line in roles.warnings:
+        (log or warning)(f"warning: {line}")
     return roles
 
 

@@ -33,12 +33,14 @@ from typing import Any, Callable
 from compress import candidates
 from compress.anatomy import layout_of
 from compress.api import callable_stage
-from compress.artifacts import atomic_output_dir, check_output_dir, hash_path
+from compress.artifacts import atomic_output_dir, check_output_dir, hash_path, read_manifest
 from compress.candidates import Candidate
+from compress.card import write_card
 from compress.config import option
 from compress.data import DataConfig
 from compress.errors import CompressError
 from compress.models import LoadSettings, resolve_model
+from compress.paths import portable_path
 from compress.roles import load_roles, resolve_data
 from eval import search_report
 from eval.latency import HEADLINE
@@ -316,7 +318,7 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     base_path = config.resolve(config.model)
     config = resolve_data(dataclasses.replace(config, model=base_path, revision=None), base_path)
     state = candidates.SearchState(config, log, dry_run)
-    state.train_rows = len(load_roles(config, log).train)
+    state.train_rows = len(load_roles(config).train)
     epochs, copies = student_budget(config, state.train_rows)
     log(f"policy: {state.train_rows} training rows: students train {epochs:g} epochs with {copies} augmented "
         f"cop{'y' if copies == 1 else 'ies'} per row (at least {config.min_train_steps} steps; "
@@ -353,6 +355,11 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     if winner is not None:
         with atomic_output_dir(output, overwrite) as tmp:
             shutil.copytree(Path(winner.path), tmp, dirs_exist_ok=True)
+            machine = result["machine"]
+            write_card(tmp, read_manifest(winner.path), output.name,
+                       {**summary["winner"], "baseline": portable_path(config.model),
+                        "machine": f"{machine.get('cpu')} ({machine.get('cpu_kind', 'unknown kind')}), "
+                                   f"{result['settings'].get('threads')} threads, {result['created'][:10]}"})
         summary["output"] = str(output)
         log(f"{state.clock()} winner {winner.name} copied to {output}")
     # Late measurements must not throw the search's work away: a failure is recorded, the winner stays.

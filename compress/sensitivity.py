@@ -22,6 +22,7 @@ from compress.errors import CompressError
 from compress.inference import is_main_process, predict_logits
 from compress.metrics import Metric, classification_metrics
 from compress.models import LoadSettings, load_fine_tuned, load_tokenizer
+from compress.progress import bar as progress_bar
 from compress.roles import load_roles, resolve_data
 
 SENSITIVITY = "sensitivity"
@@ -42,7 +43,6 @@ def analyze(config: AnalyzeConfig, output_dir: str | Path, overwrite: bool = Fal
     """Score drop on the validation role with each head masked and each layer removed; write the table with a
     manifest and return the manifest."""
     from accelerate import PartialState
-    from tqdm.auto import tqdm
 
     started = time.time()
     check_output_dir(Path(output_dir), overwrite)
@@ -72,8 +72,8 @@ def analyze(config: AnalyzeConfig, output_dir: str | Path, overwrite: bool = Fal
         return {"accuracy": scores["accuracy"], "accuracy_drop_points": drop,
                 "loss_increase": round(scores["loss"] - base["loss"], 6)}
 
-    bar = tqdm(total=sum(layer.heads + 1 for layer in layers), desc="sensitivity",
-               unit="eval", disable=not is_main_process(), dynamic_ncols=True)
+    bar = progress_bar(total=sum(layer.heads + 1 for layer in layers), desc="sensitivity", unit="eval",
+                       disable=not is_main_process())
     heads, removed = [], []
     for i, layer in enumerate(layers):
         for h in range(layer.heads):

@@ -21,8 +21,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from compress import progress
 from compress.artifacts import atomic_output_dir, write_manifest
 from compress.batching import Features
+from compress.card import write_card
 from compress.config import Settings, option, to_dict
 from compress.data import DataConfig, data_location
 from compress.inference import evaluate, is_main_process, loader, model_inputs
@@ -83,7 +85,6 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
     """Train `model` in place for `epochs` passes (default: config.epochs); on return it holds the weights that
     scored best in `metric` on `eval_features` (the validation role: the test role is never seen here)."""
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
@@ -108,8 +109,7 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
 
     result = TrainResult(processes=accelerator.num_processes)
     best_state, best_score = None, -math.inf
-    bar = tqdm(total=total, desc=description, unit="step", disable=not accelerator.is_local_main_process,
-               dynamic_ncols=True)
+    bar = progress.bar(total=total, desc=description, unit="step", disable=not accelerator.is_local_main_process)
     started = time.time()
     epoch = 0
     wrapped.train()
@@ -129,7 +129,7 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
             running = 0.9 * running + 0.1 * loss.item() if result.steps > 1 else loss.item()
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{running:.4f}",
-                            ex_s=f"{result.examples_seen / max(time.time() - started, 1e-9):.0f}")
+                            ex_s=f"{result.examples_seen / max(time.time() - started, 1e-9):.0f}", refresh=False)
             if result.steps >= total:
                 break
         record = {"epoch": epoch, "step": result.steps, "loss": running, **{k: round(v, 5) for k, v in parts.items()}}
@@ -141,7 +141,7 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
                 best_score = scores["score"]
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in unwrapped.state_dict().items()})
                 result.best = record
-            if accelerator.is_local_main_process:
+            if accelerator.is_local_main_process and not progress.is_quiet():
                 bar.write(f"{description} epoch {epoch} step {result.steps}: loss {running:.4f}, "
                           + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "n"),
                           file=sys.stderr)  # stdout carries only the stage's JSON summary
@@ -172,4 +172,5 @@ def save_trained(output_dir: str | Path, overwrite: bool, stage: str, model: tor
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        return write_manifest(tmp, stage, inputs, to_dict(config), metrics, started, roles)
+        return write_card(tmp, write_manifest(tmp, stage, inputs, to_dict(config), metrics, started, roles),
+                          Path(output_dir).name)

@@ -16,6 +16,7 @@ from compress.metrics import Metric
 from compress.models import LoadSettings
 from compress.onnx_model import is_onnx_model, onnx_file
 from compress.paths import portable_path
+from compress.progress import note
 from compress.roles import load_roles, resolve_data
 from compress.serving import model_dir
 from compress.stages import STAGES
@@ -133,7 +134,9 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
                           "parameters": memory.parameter_count(r.spec.path)},
                  "latency": []} for r in runners]
 
+    say = note if progress else (lambda _: None)
     if config.accuracy:
+        say(f"bench: scoring {len(runners)} variants on {' and '.join(scored)}")
         for role, rows in scored.items():
             for runner, variant, timed in zip(runners, variants, features):
                 # The role the latency workloads read is already tokenized; only the other one is tokenized here.
@@ -151,15 +154,18 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
                                             config.min_time, settle_s=settle, min_turn_s=turn)
     grid = [(b, l) for l in config.lengths for b in config.batch_sizes]
     for b, l in grid:
+        say(f"bench: latency at batch {b} x {l} tokens")
         workloads = [latency.fixed_shape(f.encodings, b, l, r.pad_id) for r, f in zip(runners, features)]
         _measure(runners, workloads, settings, variants, progress, phased)
     for b in config.real_batch_sizes:
         for bucket in (False, True) if config.bucket else (False,):
+            say(f"bench: latency at batch {b} on real lengths" + (", length-bucketed" if bucket else ""))
             workloads = [latency.real_lengths(f.encodings[:config.real_examples], b, r.pad_id, bucket)
                          for r, f in zip(runners, features)]
             _measure(runners, workloads, real_settings, variants, progress, phased)
 
     if config.memory:
+        say("bench: peak memory, each variant in a fresh process")
         shapes = [[b, l] for b, l in grid]
         for runner, variant in zip(runners, variants):
             # Measured last, in a subprocess: a failure there is recorded, and the figures above are kept.

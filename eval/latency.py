@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
+
+from compress.progress import bar as progress_bar
 
 
 @dataclass
@@ -160,7 +161,7 @@ def _collect(pairs: Sequence[tuple[Any, Workload]], settings: LatencySettings, p
     samples = [Samples() for _ in runners]
     per_round = max(1, settings.min_runs // 5)  # several rounds even at the minimum, so drift is shared
     minimum_done = None
-    bar = tqdm(desc=f"latency {workload.name}", unit="pass", disable=not progress, leave=False)
+    bar = progress_bar(desc=f"latency {workload.name}", unit="pass", disable=not progress, leave=False)
     while True:
         for runner, batches, s in zip(runners, prepared, samples):
             turn_start, passes = time.perf_counter(), 0

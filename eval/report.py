@@ -139,8 +139,72 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def plots(variants: list[dict[str, Any]], out: Path) -> dict[str, Path]:
-    """accuracy_vs_latency.png (Pareto front marked), latency_per_shape.png, size.png."""
+MARKERS = "osD^vP*Xph<>"
+
+
+def _plain_ms_axis(axis, values: Sequence[float]) -> None:
+    """A log axis labelled in plain milliseconds (2, 5, 10, 20), never 2x10^1: denser steps on a narrow range."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    positive = [v for v in values if v and v > 0] or [1.0]
+    narrow = max(positive) / min(positive) < 30
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if narrow else (1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _budget(variants: list[dict[str, Any]]) -> float | None:
+    return next((v["accuracy"]["paired"]["budget_points"] for v in variants
+                 if "budget_points" in v.get("accuracy", {}).get("paired", {})), None)
+
+
+def _accuracy_plot(variants: list[dict[str, Any]], workload: str, chosen: str | None, plt) -> Any | None:
+    """Test drop against latency: each variant a marker listed in the legend (labels never overlap), its paired 95%
+    interval as an error bar, the budget as a line, the Pareto front and the chosen variant marked."""
+    scored = [(v, _latency(v, workload)["p50_ms"]) for v in variants
+              if _accuracy(v) is not None and _latency(v, workload)]
+    if not scored:
+        return None
+    paired = all("paired" in v["accuracy"] for v, _ in scored[1:])
+    fig, ax = plt.subplots(figsize=(10, 5))
+    points = []
+    for i, (v, ms) in enumerate(scored):
+        if paired:
+            p = v["accuracy"].get("paired", {"delta_points": 0.0, "interval_points": [0.0, 0.0]})
+            y, (low, high) = p["delta_points"], p["interval_points"]
+            err = [[y - low], [high - y]]
+        else:
+            y, err = _accuracy(v), None
+        points.append((ms, y))
+        label = v["name"] + (" (baseline)" if i == 0 and v["name"] != "baseline" else "")
+        ax.errorbar([ms], [y], yerr=err, fmt=MARKERS[i % len(MARKERS)], color=f"C{i % 10}", markersize=7, capsize=3,
+                    label=label, zorder=3)
+    front = pareto_front(points)
+    ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "-", color="#999", lw=1, zorder=1,
+            label="Pareto front")
+    budget = _budget(variants)
+    if paired:
+        ax.axhline(0, color="#555", lw=0.8)
+        if budget is not None:
+            ax.axhline(-budget, color="#d62728", ls="--", lw=1.2,
+                       label=f"budget: -{budget:g} point{'s' * (budget != 1)}")
+    for (v, ms), (_, y) in zip(scored, points):
+        if v["name"] == chosen:
+            ax.scatter([ms], [y], s=300, facecolors="none", edgecolors="black", linewidths=1.5, zorder=4,
+                       label=f"chosen: {chosen}")
+    ax.set_xscale("log")
+    _plain_ms_axis(ax.xaxis, [ms for ms, _ in points])
+    ax.set_xlabel(f"latency p50 at {workload} (ms, log scale)")
+    ax.set_ylabel("test change vs baseline (points, 95% paired interval)" if paired else "accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.set_title("Accuracy against latency")
+    return fig
+
+
+def plots(variants: list[dict[str, Any]], out: Path, chosen: str | None = None) -> dict[str, Path]:
+    """accuracy_vs_latency.png (front, intervals, budget, `chosen` marked), latency_per_shape.png, size.png,
+    reliability.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,38 +213,25 @@ def plots(variants: list[dict[str, Any]], out: Path) -> dict[str, Path]:
     files = {}
     workload = _headline_workload(variants)
     names = [v["name"] for v in variants]
-    scored = [(v, _latency(v, workload)) for v in variants if _accuracy(v) is not None and _latency(v, workload)]
-    if scored:
-        points = [(lat["p50_ms"], _accuracy(v)) for v, lat in scored]
-        front = pareto_front(points)
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        ax.scatter([p[0] for p in points], [p[1] for p in points], color="#888", zorder=2)
-        for (v, _), (x, y) in zip(scored, points):
-            ax.annotate(v["name"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "-o", color="#d62728",
-                label="Pareto front", zorder=3)
-        ax.set_xlabel(f"{workload} latency p50 (ms)")
-        ax.set_ylabel("accuracy (%)")
-        ax.set_xscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        ax.set_title("Accuracy vs latency")
+    fig = _accuracy_plot(variants, workload, chosen, plt)
+    if fig is not None:
         files["accuracy_vs_latency"] = out / "accuracy_vs_latency.png"
         fig.tight_layout()
         fig.savefig(files["accuracy_vs_latency"], dpi=110)
         plt.close(fig)
 
     workloads = [e["workload"] for e in variants[0]["latency"]]
-    fig, ax = plt.subplots(figsize=(max(7, len(workloads) * 1.4), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7, len(workloads) * 1.4) + 3, 4.5))
     width = 0.8 / len(variants)
     for i, v in enumerate(variants):
         values = [(_latency(v, w) or {}).get("p50_ms", 0) for w in workloads]
         ax.bar([x + i * width for x in range(len(workloads))], values, width, label=v["name"])
     ax.set_xticks([x + width * (len(variants) - 1) / 2 for x in range(len(workloads))], workloads, rotation=20)
     ax.set_yscale("log")
-    ax.set_ylabel("p50 latency per batch (ms)")
+    _plain_ms_axis(ax.yaxis, [(_latency(v, w) or {}).get("p50_ms", 0) for v in variants for w in workloads])
+    ax.set_ylabel("p50 latency per batch (ms, log scale)")
     ax.set_title("Latency per shape")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(axis="y", alpha=0.3)
     files["latency_per_shape"] = out / "latency_per_shape.png"
     fig.tight_layout()
@@ -244,17 +295,18 @@ def _lineage_lines(variants: list[dict[str, Any]]) -> list[str]:
 
 
 def write_report(record_files: Sequence[str | os.PathLike], output: str | os.PathLike, title: str = "compress report",
-                 extra_sections: Sequence[tuple[str, str, str]] = ()) -> Path:
+                 extra_sections: Sequence[tuple[str, str, str]] = (), chosen: str | None = None) -> Path:
     """Write README.md, index.html and the PNG plots into `output` (replaced as a whole).
 
-    `extra_sections` are (heading, markdown, html) triples appended by other harness parts.
+    `extra_sections` are (heading, markdown, html) triples appended by other harness parts; `chosen` names the
+    variant a search chose, marked in the plots.
     """
     records = [record.load(f) for f in record_files]
     variants = _variants(records)
     with atomic_output_dir(output, overwrite=True) as tmp:
         for i, rec in enumerate(records):
             record.write(rec, tmp / ("bench.json" if len(records) == 1 else f"bench-{i + 1}.json"))
-        files = plots(variants, tmp)
+        files = plots(variants, tmp, chosen)
         main_head, main_rows = main_table(variants)
         lat_head, lat_rows = latency_table(variants)
         sources = ", ".join(f"`{portable_path(f)}`" for f in record_files)

@@ -120,7 +120,7 @@ def write(summary: dict[str, Any], record_file: Path, report_dir: str | Path, wo
         sections.append(("Where the winner's time goes", profile, "<pre>" + html.escape(profile) + "</pre>"))
     try:
         report = write_report([record_file], report_dir, title=f"compress search on {summary['baseline']}",
-                              extra_sections=sections)
+                              extra_sections=sections, chosen=(summary["winner"] or {}).get("name"))
     except Exception as exc:  # plotting and file writing: the winner is already saved; say what failed
         log(f"report failed ({exc.__class__.__name__}: {exc}); the search record is {record_file}")
         summary["report_failed"] = f"{exc.__class__.__name__}: {exc}"

@@ -163,3 +163,17 @@ def test_manifest_records_inputs_with_hashes_settings_metrics_and_versions(tmp_p
 
 def test_read_manifest_of_a_directory_without_one_is_none(tmp_path):
     assert read_manifest(tmp_path) is None
+
+
+def test_files_written_private_become_readable_like_any_new_file(tmp_path):
+    # safetensors (under transformers 5) writes the weights through a 0600 temporary file.
+    umask = os.umask(0o022)
+    try:
+        with atomic_output_dir(tmp_path / "model") as tmp:
+            (tmp / "model.safetensors").write_bytes(b"weights")
+            (tmp / "model.safetensors").chmod(0o600)
+            (tmp / "config.json").write_text("{}")
+    finally:
+        os.umask(umask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "model").iterdir()} == {
+        "model.safetensors": 0o644, "config.json": 0o644}

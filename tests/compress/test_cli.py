@@ -220,6 +220,28 @@ def test_successful_run_prints_a_summary_and_writes_the_directory(tiny_bert, tmp
     assert entries(tmp_path) == ["data", "out"]
 
 
+@pytest.mark.parametrize("command", ALL_COMMANDS)
+def test_every_command_takes_quiet(command):
+    parser = build_parser()
+    required = {"bench": ["m"], "report": ["r", "-o", "o"], "check": ["c", "--baseline", "b"], "run": ["r.yaml"],
+                "predict": []}
+    argv = [command, *required.get(command, ["-o", "out"]), "--quiet"]
+    assert parser.parse_args(argv).quiet is True
+
+
+def test_quiet_prints_the_result_alone(tiny_bert, tmp_path, capsys):
+    from compress import progress
+
+    data = write_split_dir(tmp_path / "data")
+    try:
+        assert main(finetune_args(tiny_bert, data, tmp_path / "out", "--max-steps", "2", "--quiet")) == 0
+    finally:
+        progress.set_quiet(False)
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["steps"] == 2
+    assert captured.err == "", "no roles line, no bar, no epoch line"
+
+
 # Ctrl-C: exit 130, nothing written
 
 def main_catching_interrupts(argv):

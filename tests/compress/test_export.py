@@ -3,6 +3,8 @@ fuses when optimized, converts to float16, and bad input or broken parity writes
 
 import json
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -162,10 +164,19 @@ def test_broken_parity_fails_and_writes_nothing(tiny_bert, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def truncated_copy(model: Path, to: Path) -> Path:
+    """The model with the second half of its weights file cut off, as an interrupted copy leaves it."""
+    shutil.copytree(model, to)
+    weights = to / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    return to
+
+
 @pytest.mark.parametrize("make_model,message", [
     (lambda tmp, tiny: tmp / "missing", "missing not found"),
     (lambda tmp, tiny: (tmp / "empty").mkdir() or tmp / "empty", "not a model directory (no config.json)"),
     (lambda tmp, tiny: tiny / "model.safetensors", "is a file; give the checkpoint's directory"),
+    (lambda tmp, tiny: truncated_copy(tiny, tmp / "truncated"), "cannot load model"),
 ])
 def test_bad_model_is_one_error_line_and_writes_nothing(tiny_bert, tmp_path, capsys, make_model, message):
     model = make_model(tmp_path, tiny_bert)

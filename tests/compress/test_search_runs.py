@@ -73,3 +73,19 @@ def test_a_late_measurement_failure_keeps_the_winner_and_marks_what_failed(train
     record = json.loads((tmp_path / "work" / "final-bench.json").read_text())
     assert all(v["memory_failed"] == "memory probe failed: simulated" for v in record["variants"])
     assert "The winner's profile failed" in (tmp_path / "report" / "README.md").read_text()
+
+
+def test_the_winner_s_card_reports_its_test_drop_speed_size_and_machine(trained_tiny_bert, tmp_path):
+    from huggingface_hub import ModelCard
+
+    summary = search(quick(trained_tiny_bert, tmp_path, student_layers=[0], prune_ratios=[0], vocabulary=False,
+                           embedding_bits=[8], max_accuracy_drop=100), tmp_path / "winner", log=lambda _: None)
+    winner = summary["winner"]
+    card = ModelCard.load(tmp_path / "winner" / "README.md")
+    results = {r.dataset_split: r.metric_value for r in card.data.eval_results}
+    assert results == {"validation": round(winner["validation_score"], 2), "test": round(winner["test_score"], 2)}
+    low, high = winner["test_interval_points"]
+    assert f"95% paired interval [{low:+.2f}, {high:+.2f}]" in card.text
+    assert f"| speed-up, batch 1 x 128 tokens (p50) | {winner['speedup_b1xl128']:.2f}x |" in card.text
+    assert f"({winner['size_ratio']:.2f}x smaller)" in card.text and "Machine: " in card.text
+    assert card.text.startswith("\n# winner")
