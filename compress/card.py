@@ -14,7 +14,7 @@ import yaml
 
 from compress import __version__
 from compress.artifacts import ancestors
-from compress.paths import portable_path
+from compress.paths import local_path, portable_path
 
 CARD = "README.md"
 STAGE_WORDS = {"finetune": "fine-tuned", "distill": "distilled", "prune": "pruned", "export": "exported to ONNX",
@@ -58,22 +58,24 @@ def lineage(directory: str | Path) -> tuple[list[tuple[Path, dict[str, Any]]], P
     steps, root = [], Path(directory)
     for path, manifest in ancestors(directory):
         if manifest is None:
-            root = path
+            root = local_path(str(path))
             break
         steps.append((path, manifest))
-        root = Path(manifest["inputs"].get("model", {}).get("path", path))
+        root = local_path(manifest["inputs"].get("model", {}).get("path", str(path)))
     return steps, root
 
 
 def inherited(root: Path, parent: Path | None) -> dict[str, Any]:
     """base_model and license, from the parent's card (which carries them forward) or the source model's."""
-    found = {}
+    found: dict[str, Any] = {}
     for source in (parent, root):
         meta = front_matter(source) if source is not None else {}
-        found.setdefault("license", meta.get("license"))
-        found.setdefault("base_model", meta.get("base_model"))
-    found["base_model"] = found["base_model"] or hub_id(root)
-    return {k: v for k, v in found.items() if v}
+        for key in ("license", "base_model"):
+            if meta.get(key) and key not in found:
+                found[key] = meta[key]
+    if "base_model" not in found and hub_id(root):
+        found["base_model"] = hub_id(root)
+    return found
 
 
 def _score_entries(manifest: dict[str, Any]) -> dict[str, float]:
@@ -100,7 +102,7 @@ def card_text(directory: str | Path, manifest: dict[str, Any], name: str,
     directory = Path(directory)
     steps, root = lineage(directory)
     steps = steps or [(directory, manifest)]
-    parent = Path(manifest["inputs"]["model"]["path"]) if "model" in manifest.get("inputs", {}) else None
+    parent = local_path(manifest["inputs"]["model"]["path"]) if "model" in manifest.get("inputs", {}) else None
     roles = manifest.get("data_roles") or {}
     metric = roles.get("metric") or "accuracy"
     dataset = Path(str(manifest.get("settings", {}).get("data") or "unknown")).name

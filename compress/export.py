@@ -53,10 +53,10 @@ class ExportConfig(LoadSettings, DataConfig):
                                            "float32 graph, plain and optimized", interval="[0, inf)")
     optimize: bool = option(False, "fuse attention, LayerNorm and GELU with ONNX Runtime's transformer optimizer")
     # Off by default: int8 of the fused node has one scale for the whole table, which cost agreement with the
-    # teacher (reports/sst2-teacher)
+    # teacher (reports/history/sst2-teacher)
     fuse_embeddings: bool = option(False, "with --optimize: also fuse the embedding lookups and their LayerNorm")
     # Off by default on CPU: ONNX Runtime's SkipLayerNormalization kernel was slower there than the unfused pair
-    # (reports/sst2-search); GPU kernels want it, so --fp16 turns it on.
+    # (reports/history/sst2-search); GPU kernels want it, so --fp16 turns it on.
     fuse_skip_layer_norm: bool = option(False, "with --optimize: also fuse each residual Add with its LayerNorm "
                                                "(always on with --fp16)")
     fp16: bool = option(False, "convert the graph to float16 for GPU inference (inputs and logits keep their "

@@ -30,3 +30,16 @@ def _distribution(top_level: str) -> str | None:
     """The installed distribution that ships import package `top_level`."""
     names = importlib.metadata.packages_distributions().get(top_level, [])
     return names[0] if names else None
+
+
+def local_path(recorded: str) -> Path:
+    """A path as a record names it, on this machine: `distribution==version:package/place` inside the installed
+    package (whatever version is installed now), anything else as it is."""
+    spec, sep, inside = recorded.partition(":")
+    if sep and "==" in spec:
+        import importlib.util
+
+        found = importlib.util.find_spec(inside.split("/", 1)[0])
+        if found and found.submodule_search_locations:
+            return Path(list(found.submodule_search_locations)[0]).parent / inside
+    return Path(recorded)

@@ -21,6 +21,7 @@ from compress.data import ColumnsConfig, read_texts
 from compress.errors import CompressError
 from compress.metrics import Metric, classification_metrics
 from compress.models import LoadSettings
+from compress.progress import note
 from compress.serving import Classifier, softmax
 
 FORMATS = ("jsonl", "csv")
@@ -40,7 +41,7 @@ class PredictConfig(LoadSettings, ColumnsConfig):
     threads: int | None = option(None, "intra-op threads (default: the library's own choice)", interval="[1, inf)")
 
 
-def predict(config: PredictConfig, output: str = "-", log=lambda line: print(line, file=sys.stderr)) -> dict[str, Any]:
+def predict(config: PredictConfig, output: str = "-", log=note) -> dict[str, Any]:
     """Predict every row of `config.data`; write the predictions to `output` (a file, or "-" for standard output)
     and return a summary: rows, seconds, sequences per second and, with labels, the accuracy."""
     if not config.model:

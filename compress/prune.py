@@ -5,7 +5,7 @@ Each of `--steps` equal steps scores the current model (compress.importance), re
 target and fine-tunes it with compress.training.train, distilling from a teacher when asked (the
 distil stage's loss, on teacher logits computed once before any pruning; with --hidden-weight also each
 layer's hidden states against a frozen copy of the unpruned model's: with augmented copies and three
-epochs it brought 50% pruning of the SST-2 3-layer student within 0.5 point, see reports/sst2-prune).
+epochs it brought 50% pruning of the SST-2 3-layer student within 0.5 point, see reports/history/sst2-prune).
 
 The result is a transformers checkpoint. Removed heads are recorded in config.pruned_heads, from which
 transformers 4.57's `from_pretrained` rebuilds exactly these shapes (on 5.x, compress's loader does). BertConfig

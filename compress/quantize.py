@@ -47,7 +47,7 @@ class QuantizeConfig(DataConfig):
                                   "fixed by calibration (QDQ)", choices=("dynamic", "static"))
     preset: str = option("none", "tensorrt: static QDQ with symmetric int8 activations and weights, as "
                                  "TensorRT's int8 kernels want (overrides --mode)", choices=("none", "tensorrt"))
-    # Per tensor lost several times more accuracy than per channel on the SST-2 teacher (reports/sst2-teacher).
+    # Per tensor lost several times more accuracy than per channel on the SST-2 teacher (reports/history/sst2-teacher).
     per_channel: bool = option(True, "one weight scale per output column rather than one per tensor")
     reduce_range: bool = option(False, "7-bit weights, which avoid int16 saturation in the u8s8 kernels of x86 "
                                        "CPUs without VNNI; with VNNI they only add rounding error")

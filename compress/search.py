@@ -59,7 +59,7 @@ class SearchConfig(LoadSettings, DataConfig):
     high_accuracy_drop: float = option(0.3, "a second, tighter budget whose fastest candidate the report also shows",
                                        interval="[0, inf)")
     workdir: str = option("artifacts/search", "where every stage output is cached; a re-run reuses them")
-    report: str = option("reports/search", "report directory (README.md, index.html, plots, search.json)")
+    report: str = option("artifacts/search/report", "report directory (README.md, index.html, plots, search.json)")
     student_layers: list[int] = option([3, 2], "student depths to distil, deepest first; a depth outside the "
                                                "budget sends the search deeper; 0 skips distillation",
                                        interval="[0, inf)")

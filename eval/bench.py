@@ -62,7 +62,7 @@ class BenchConfig(LoadSettings, DataConfig):
     bucket: bool = option(False, "also time real lengths with length-sorted batches (sequence bucketing)")
     warmup: int = option(3, "untimed passes per variant and workload", interval="[0, inf)")
     # The minimums: fewer runs and shorter spans gave medians and ratios 12-21% apart between repeated runs
-    # (reports/sst2-teacher).
+    # (reports/history/sst2-teacher).
     min_runs: int = option(30, "timed passes per variant and fixed-shape workload, at least", interval="[1, inf)")
     real_min_runs: int = option(15, "timed passes over the real-length rows, at least", interval="[1, inf)")
     min_time: float = option(3.0, "timed seconds per variant and workload, at least", interval="[0, inf)")
@@ -70,7 +70,7 @@ class BenchConfig(LoadSettings, DataConfig):
                                            "interval to 1% once the minimums are done", interval="[0, inf)")
     # Spinning is ONNX Runtime's own default and what a latency-bound server runs. PyTorch timed next to live
     # spinning threads ran up to 2.6x slower, so PyTorch variants are then timed in separate blocks, and after
-    # 20 ms the previous variant's threads still spun, hence the pause (reports/sst2-search).
+    # 20 ms the previous variant's threads still spun, hence the pause (reports/history/sst2-search).
     ort_spinning: bool = option(False, "let ONNX Runtime's intra-op threads spin between operators, with PyTorch "
                                        "variants timed in separate blocks")
     settle_ms: float = option(100.0, "with --ort-spinning: untimed pause after each variant's turn, in milliseconds",

@@ -240,7 +240,7 @@ def plots(variants: list[dict[str, Any]], out: Path, chosen: str | None = None) 
 
     carded = [v for v in variants if "scorecard" in v]
     if carded:
-        fig, ax = plt.subplots(figsize=(6, 5))
+        fig, ax = plt.subplots(figsize=(9, 5))
         ax.plot([0, 1], [0, 1], "--", color="#999", label="perfect calibration")
         for v in carded:
             table = v["scorecard"]["calibration"]["reliability"]
@@ -249,7 +249,7 @@ def plots(variants: list[dict[str, Any]], out: Path, chosen: str | None = None) 
         ax.set_xlabel("mean confidence in bin")
         ax.set_ylabel("accuracy in bin")
         ax.set_title(f"Reliability diagram ({carded[0]['scorecard']['calibration']['bins']} bins)")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         ax.grid(alpha=0.3)
         files["reliability"] = out / "reliability.png"
         fig.tight_layout()
@@ -346,8 +346,8 @@ def write_report(record_files: Sequence[str | os.PathLike], output: str | os.Pat
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}}
 table{{border-collapse:collapse;font-size:13px;margin:1em 0}}
 th,td{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
-th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:1em}}
-img{{max-width:640px}}</style></head><body><h1>{html.escape(title)}</h1>
+th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}
+figure{{display:inline-block;margin:1em;max-width:100%;vertical-align:top}}img{{max-width:100%}}</style></head><body><h1>{html.escape(title)}</h1>
 <p>Ratios compare each variant with the first variant of its bench run, measured side by side.</p>
 <h2>Variants</h2>{_html_table(main_head, main_rows)}
 {"<h2>Validation chooses, test reports</h2>" + _html_table(roles_head, roles_rows) if roles_rows else ""}

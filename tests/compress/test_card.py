@@ -84,3 +84,12 @@ def test_a_carded_checkpoint_loads_in_plain_transformers(trained_tiny_bert, kind
     assert (trained_tiny_bert / CARD).is_file()
     model = AutoModelForSequenceClassification.from_pretrained(trained_tiny_bert)
     assert model.config.num_labels == 2
+
+
+def test_the_bundled_model_is_named_by_its_hub_id_with_its_licence(trained_tiny_bert, tmp_path):
+    from compress.models import default_model_path
+    from compress.paths import portable_path
+
+    manifest = made_from(trained_tiny_bert, portable_path(default_model_path()), tmp_path / "child")
+    meta = front_matter_of(card_text(tmp_path / "child", manifest, "child"))
+    assert meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2" and meta["license"] == "apache-2.0"
