@@ -39,6 +39,7 @@ from compress.card import write_card
 from compress.config import option
 from compress.data import DataConfig
 from compress.errors import CompressError
+from compress.export import ExportConfig
 from compress.models import LoadSettings, resolve_model
 from compress.paths import portable_path
 from compress.roles import load_roles, resolve_data
@@ -114,6 +115,9 @@ class SearchConfig(LoadSettings, DataConfig):
     scorecard: bool = option(True, "final run: also score robustness to perturbed text (slower)")
 
 
+PARITY_EXAMPLES = ExportConfig.__dataclass_fields__["max_eval_examples"].default
+
+
 def check_settings(config: SearchConfig) -> None:
     if not config.embedding_bits:
         raise CompressError("--embedding-bits takes 8 and/or 4")
@@ -136,7 +140,10 @@ def _post_training(state: candidates.SearchState, name: str, source: Candidate) 
         if vocab:
             variants.append((f"{name}-vocab", vocab, source.chain + ["vocabulary"]))
     for label, path, chain in variants:
-        onnx = candidates.make(state, f"{label}-onnx", "export", {"optimize": state.config.optimize}, path)
+        # The parity check keeps export's own sample: the search's --max-eval-examples (all validation rows by
+        # default) would check 2,000 rows at each of three batch sizes and three graphs, minutes per candidate.
+        onnx = candidates.make(state, f"{label}-onnx", "export", {"optimize": state.config.optimize,
+                                                                  "max_eval_examples": PARITY_EXAMPLES}, path)
         exported = "export (fused)" if state.config.optimize else "export"
         fp32 = candidates.add(state, f"{label}-onnx", onnx, "onnx", chain + [exported])
         if fp32 is None:

@@ -5,6 +5,7 @@ import json
 
 from compress import candidates
 from compress.candidates import settings_for
+from compress.export import ExportConfig
 from compress.prune import PruneConfig
 from compress.search import search
 from tests.compress.test_search import quick
@@ -34,6 +35,22 @@ def test_a_dry_run_lists_untrained_students_and_their_pruning_without_error(trai
     planned = [line.split("] ", 1)[1].split(":")[0] for line in logs if "would run" in line]
     assert "student1 (distill)" in planned and "student1-prune25 (prune)" in planned
     assert not (tmp_path / "work").exists(), "a dry run makes nothing"
+
+
+def test_every_export_checks_parity_on_export_s_own_sample_not_every_validation_row(trained_tiny_bert, tmp_path,
+                                                                                     monkeypatch):
+    samples, real_make = {}, candidates.make
+
+    def spy(state, name, kind, settings, parent, work=0.0):
+        if kind == "export":
+            samples[name] = settings_for(ExportConfig, state.config, settings).max_eval_examples
+        return real_make(state, name, kind, settings, parent, work)
+
+    monkeypatch.setattr(candidates, "make", spy)
+    search(quick(trained_tiny_bert, tmp_path, student_layers=[1], max_eval_examples=None), tmp_path / "winner",
+           dry_run=True, log=lambda _: None)
+    default = ExportConfig.__dataclass_fields__["max_eval_examples"].default
+    assert samples and set(samples.values()) == {default} and default is not None
 
 
 def test_the_prune_scope_reaches_every_head_pruning_stage(trained_tiny_bert, tmp_path, monkeypatch):
