@@ -17,10 +17,17 @@ from compress.errors import CompressError
 from compress.models import LoadSettings
 from compress.recipe import PlannedStage, place, run_cached
 from compress.stages import STAGES
+from compress.training import Limits, limited
 from eval.latency import HEADLINE, HEADLINE_REAL
 
 if TYPE_CHECKING:
     from compress.search import SearchConfig
+
+# The final run's size as the plan assumes it: the front and the fastest within each budget came to 6-10
+# candidates in the recorded searches; 4 workloads (batch 1 and 32 at length 128, real lengths plain and bucketed).
+FINAL_VARIANTS = 8
+FINAL_WORKLOADS = 4
+MEMORY_SECONDS = 10.0
 
 @dataclass
 class Candidate:
@@ -54,6 +61,7 @@ class SearchState:
     train_rows: int = 0
     depth: dict[str, int] = field(default_factory=dict)           # layers of each HF model made, by path
     seconds_per_layer_row: float | None = None                      # measured training speed, for the budget
+    screen_seconds: list[float] = field(default_factory=list)       # wall time of each screening, for the plan
 
     def within(self, candidate: Candidate | None, drop: float | None = None) -> bool:
         budget = self.config.max_accuracy_drop if drop is None else drop
@@ -61,8 +69,26 @@ class SearchState:
                     and candidate.score >= self.baseline.score - budget - 1e-9)
 
     def minutes_left(self) -> float | None:
+        """Minutes left for making candidates: --time-budget less what has run and the final run's reserve."""
         budget = self.config.time_budget
-        return None if budget is None else budget - (time.time() - self.started) / 60
+        return None if budget is None else budget - (time.time() - self.started) / 60 - self.final_minutes()
+
+    def final_minutes(self, variants: int = FINAL_VARIANTS) -> float:
+        """The final side-by-side run's expected minutes: for the baseline and `variants` candidates, the fixed
+        workloads for --final-seconds each, plus about three screenings' worth of scoring (validation, test and
+        the perturbed test text) and a fresh process for memory."""
+        if not self.screen_seconds:
+            return 0.0
+        scoring = 3 * sorted(self.screen_seconds)[len(self.screen_seconds) // 2]
+        return (variants + 1) * (FINAL_WORKLOADS * self.config.final_seconds + scoring + MEMORY_SECONDS) / 60
+
+    def limits(self) -> Limits:
+        """A training stage's limits: stop when the time for making candidates is spent, or once its curve cannot
+        reach the budget's edge on validation."""
+        left = self.minutes_left()
+        base = None if self.baseline is None else self.baseline.score      # unscored in a dry run
+        floor = None if base is None else (base - self.config.max_accuracy_drop) / 100
+        return Limits(deadline=None if left is None else time.time() + 60 * max(left, 0.0), floor=floor)
 
     def clock(self) -> str:
         elapsed = (time.time() - self.started) / 60
@@ -101,8 +127,9 @@ def make(state: SearchState, name: str, kind: str, settings: dict[str, Any], par
 
     started = time.time()
     try:
-        status = run_cached(planned, f"{name} ({kind})", state.dry_run,
-                            lambda line: state.log(f"{state.clock()} {line}"), hold)
+        with limited(state.limits() if work else Limits()):
+            status = run_cached(planned, f"{name} ({kind})", state.dry_run,
+                                lambda line: state.log(f"{state.clock()} {line}"), hold)
     except CompressError as exc:
         state.log(f"{state.clock()} {name} ({kind}): failed: {exc}")
         state.candidates.append(Candidate(name, str(planned.output), STAGES[kind].produces, [], failed=str(exc)))
@@ -132,6 +159,7 @@ def side_by_side(config: SearchConfig):
 
     return settings_for(BenchConfig, config, dict(
         **_served(config), roles=["validation", "test"], budget=config.max_accuracy_drop, batch_sizes=[1, 32],
+        peer=config.peer, peer_workdir=str(Path(config.workdir) / "peers"),
         bucket=True, min_runs=config.final_min_runs, real_min_runs=min(5, config.final_min_runs),
         workload_seconds=config.final_seconds,
         min_time=config.final_seconds, memory=True,
@@ -144,7 +172,9 @@ def screen(state: SearchState, candidate: Candidate) -> Candidate:
 
     if state.dry_run:
         return candidate
+    started = time.time()
     result = bench([candidate.path], screening(state.config), progress=False)["variants"][0]
+    state.screen_seconds.append(time.time() - started)
     latency = {e["workload"]: e for e in result["latency"]}
     candidate.score = 100 * result["validation"]["metrics"]["score"]
     candidate.latency_ms = latency[HEADLINE]["p50_ms"]

@@ -23,12 +23,13 @@ def is_quiet() -> bool:
     return _quiet
 
 
-def note(line: str, once: bool = False, file: TextIO | None = None) -> None:
-    """A progress line, flushed at once so that a redirected log follows the work. `once`: a line this process has
-    already printed (the data roles of each stage a search runs, a warning about them) is not printed again."""
-    if _quiet or (once and line in _said):
+def note(line: str, once: str | None = None, file: TextIO | None = None) -> None:
+    """A progress line, flushed at once so that a redirected log follows the work. `once`: a key; a line whose key
+    this process has already printed (the data roles of each stage a search runs) is not printed again."""
+    if _quiet or (once is not None and once in _said):
         return
-    _said.add(line)
+    if once is not None:
+        _said.add(once)
     print(line, file=file or sys.stderr, flush=True)
 
 

@@ -192,7 +192,8 @@ def load_roles(config: DataConfig, log: Callable[[str], None] | None = None) -> 
         roles.resolution += (f"; subsets used: {len(roles.train)} train, {len(roles.validation)} validation, "
                              f"{len(roles.test)} test rows")
     # Every stage of a search or a recipe reads the same roles: their line and warnings are printed once.
-    (log or (lambda line: note(line, once=True)))(roles.resolution)
+    # Keyed without the subsets: a search's stages read the same roles, some of them fewer of the rows.
+    (log or (lambda line: note(line, once=line.split("; subsets used")[0])))(roles.resolution)
     for line in roles.warnings:
         (log or warning)(f"warning: {line}")
     return roles

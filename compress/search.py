@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from compress import candidates
+from compress import candidates, plan
 from compress.anatomy import layout_of
 from compress.api import callable_stage
 from compress.artifacts import atomic_output_dir, check_output_dir, hash_path, read_manifest
@@ -113,6 +113,8 @@ class SearchConfig(LoadSettings, DataConfig):
     final_min_runs: int = option(30, "timed passes per variant and fixed-shape workload in the final run, at least",
                                  interval="[1, inf)")
     scorecard: bool = option(True, "final run: also score robustness to perturbed text (slower)")
+    peer: list[str] = option([], "final run: also measure what a peer tool makes of --model (optimum: its dynamic "
+                                 "int8 preset for this CPU), as a reference row", choices=("optimum",))
 
 
 PARITY_EXAMPLES = ExportConfig.__dataclass_fields__["max_eval_examples"].default
@@ -250,6 +252,13 @@ def _students(state: candidates.SearchState) -> list[tuple[Candidate, list[Candi
     return found
 
 
+def _closest(students: list[tuple[Candidate, list[Candidate]]]) -> list[Candidate]:
+    """The student whose best variant scored highest on validation (none when none was made)."""
+    scored = [(max(c.score for c in [s, *v] if c.score is not None), s) for s, v in students
+              if any(c.score is not None for c in [s, *v])]
+    return [max(scored, key=lambda pair: pair[0])[1]] if scored else []
+
+
 def _pruned(state: candidates.SearchState, source: Candidate, name: str) -> None:
     """Heads and FFN neurons, each ratio continuing from the previous one's output: the iterative schedule, with a
     candidate at every step and no step trained twice."""
@@ -334,6 +343,7 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     state.baseline = candidates.screen(state, Candidate("baseline", config.model, "hf", ["input model"]))
     state.candidates.append(state.baseline)
     _post_training(state, "model", state.baseline)
+    _plan(state)
     students = _students(state)
     if dry_run:
         if students:
@@ -342,9 +352,15 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
         return {"dry_run": True, "workdir": config.workdir}
     inside = [(s, candidates.best([s, *v], state)) for s, v in students]
     fastest = min((pair for pair in inside if pair[1]), key=lambda pair: pair[1].latency_ms, default=None)
-    if fastest:
-        _pruned(state, fastest[0], fastest[0].name)
-        _narrowed(state, fastest[0], fastest[0].name)
+    # With no student inside the budget, cuts of the input model itself are the next step (on BANKING77 a pruned
+    # deeper model won), and of the student that came closest.
+    sources = [fastest[0]] if fastest else [state.baseline, *_closest(students)]
+    if not fastest and config.student_layers != [0]:
+        state.log(f"{state.clock()} no student is within the budget: the input model is pruned and narrowed"
+                  + (f", and {sources[1].name}" if len(sources) > 1 else ""))
+    for source in sources:
+        _pruned(state, source, "model" if source is state.baseline else source.name)
+        _narrowed(state, source, "model" if source is state.baseline else source.name)
 
     screened = [c for c in state.candidates if c.failed is None]
     front = candidates.pareto(screened)
@@ -377,6 +393,24 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
             summary["winner_profile_failed"] = f"{exc.__class__.__name__}: {exc}"
     search_report.write(summary, record_file, config.report, config.workdir, log)
     return summary
+
+
+def _plan(state: candidates.SearchState) -> None:
+    """Print what the search expects to try within --time-budget, from the minutes the input model's own
+    candidates took and the training speed of its fine-tuning record (or, later, of the first training stage)."""
+    config = state.config
+    recorded = plan.recorded_speed(config.model)
+    state.seconds_per_layer_row = state.seconds_per_layer_row or recorded
+    spent = None if state.dry_run else (time.time() - state.started) / 60
+    screened = [c for c in state.candidates if c.name.startswith("model")]
+    post = spent if screened else None
+    source = (f"{1e6 * recorded:.0f} us per row and layer, from the input model's fine-tuning record" if recorded
+              else "unknown until the first student has trained")
+    layers = _model_config(config.model).num_hidden_layers
+    planned = plan.steps(config, state.train_rows, layers, state.seconds_per_layer_row, post, student_budget)
+    for line in plan.lines(planned, config.time_budget, spent, None if state.dry_run else state.final_minutes(),
+                           source):
+        state.log(line)
 
 
 def _profile(state: candidates.SearchState, winner: Candidate) -> dict[str, Any]:

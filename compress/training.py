@@ -8,6 +8,8 @@ the best weights, progress, and data parallelism (accelerate: the same code runs
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import json
 import math
@@ -16,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -52,6 +54,36 @@ class TrainConfig(Settings):
     seed: int = option(42, "seed for initialisation, shuffling and dropout", interval="[0, 4294967295]")
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a caller (the search) allows one training run beyond its settings: a wall-clock deadline
+    (time.time()) and a score floor (in --metric, 0-1) it must still be able to reach. They belong to the
+    caller's run, not to what is trained, so they stay out of the settings and the cache keys."""
+
+    deadline: float | None = None
+    floor: float | None = None
+
+
+_LIMITS: contextvars.ContextVar[Limits] = contextvars.ContextVar("training_limits", default=Limits())
+
+
+@contextlib.contextmanager
+def limited(limits: Limits) -> Iterator[None]:
+    """Train under `limits` inside the block."""
+    token = _LIMITS.set(limits)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+def reachable(history: list[float], epochs_left: float) -> float:
+    """The best score a run can still reach: its last score plus its last gain per epoch for every epoch left.
+    Learning curves flatten, so this over-estimates, and a run stopped for missing it would have missed."""
+    gain = max(history[-1] - history[-2], 0.0) if len(history) > 1 else 0.0
+    return history[-1] + gain * epochs_left
+
+
 @dataclass
 class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -60,12 +92,13 @@ class TrainResult:
     examples_seen: int = 0
     train_seconds: float = 0.0
     processes: int = 1
+    stopped: str | None = None     # why training ended before its steps: "time budget" or "cannot reach the floor"
 
     def summary(self) -> dict[str, Any]:
         """The figures every training stage reports in its metrics."""
         return {"eval": self.best["eval"] if self.best else None, "best_epoch": self.best and self.best["epoch"],
                 "history": self.history, "steps": self.steps, "processes": self.processes,
-                "train_seconds": round(self.train_seconds, 1)}
+                "train_seconds": round(self.train_seconds, 1), **({"stopped": self.stopped} if self.stopped else {})}
 
 
 def seed_everything(seed: int) -> None:
@@ -112,8 +145,10 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
     bar = progress.bar(total=total, desc=description, unit="step", disable=not accelerator.is_local_main_process)
     started = time.time()
     epoch = 0
+    # Processes that read the clock apart could stop a step apart and wait for each other for ever.
+    limits = _LIMITS.get() if accelerator.num_processes == 1 else Limits()
     wrapped.train()
-    while result.steps < total:
+    while result.steps < total and not result.stopped:
         epoch += 1
         running = 0.0
         for batch in data:
@@ -132,6 +167,9 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
                             ex_s=f"{result.examples_seen / max(time.time() - started, 1e-9):.0f}", refresh=False)
             if result.steps >= total:
                 break
+            if limits.deadline is not None and time.time() > limits.deadline:
+                result.stopped = "time budget"
+                break
         record = {"epoch": epoch, "step": result.steps, "loss": running, **{k: round(v, 5) for k, v in parts.items()}}
         if eval_features is not None:
             unwrapped = accelerator.unwrap_model(wrapped)
@@ -145,7 +183,14 @@ def train(model: torch.nn.Module, train_features: Features, eval_features: Featu
                 bar.write(f"{description} epoch {epoch} step {result.steps}: loss {running:.4f}, "
                           + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "n"),
                           file=sys.stderr)  # stdout carries only the stage's JSON summary
+            curve = [r["eval"]["score"] for r in result.history if "eval" in r] + [scores["score"]]
+            # From the second evaluation on: the first epoch's score says little about where a run ends.
+            if (limits.floor is not None and len(curve) > 1 and result.steps < total
+                    and reachable(curve, (total - result.steps) / steps_per_epoch) < limits.floor):
+                result.stopped = "cannot reach the floor"
         result.history.append(record)
+    if result.stopped and accelerator.is_local_main_process:
+        progress.note(f"{description}: stopped after {result.steps} of {total} steps ({result.stopped})")
     bar.close()
     result.train_seconds = time.time() - started
     accelerator.wait_for_everyone()

@@ -21,6 +21,7 @@ from compress.roles import load_roles, resolve_data
 from compress.serving import model_dir
 from compress.stages import STAGES
 from eval import accuracy, calibration, fidelity, latency, machine, memory, paired, record, robustness
+from eval.peer import PEERS, peer_model
 from eval.runners import VariantSpec, open_runner
 
 # Phased runs alternate PyTorch and ONNX blocks this many times, so a change in the machine's speed during
@@ -95,6 +96,11 @@ class BenchConfig(LoadSettings, DataConfig):
                                       "text (typos, word_dropout, case); give 'none' to skip")
     perturbation_rates: list[float] = option([0.05, 0.15], "fraction of characters (typos) or words changed",
                                              interval="[0, 1]")
+    peer: list[str] = option([], "reference rows a peer tool makes from the baseline (a checkpoint directory), "
+                                 "measured in the same run: optimum (its dynamic int8 preset for this CPU)",
+                             choices=PEERS)
+    peer_workdir: str = option("artifacts/peers", "where peer models are made; one is reused while the baseline "
+                                                  "and the CPU kind are unchanged")
     extra_eval: list[str] = option([], "extra labelled evaluation sets (any source --data takes, optionally "
                                        "SOURCE:SPLIT), scored separately as out-of-domain accuracy")
 
@@ -118,6 +124,11 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
     torch.set_num_threads(threads)
     specs = [_on_disk(VariantSpec.parse(m, config.names[i] if config.names else None), config)
              for i, m in enumerate(models)]
+    for name in config.peer:
+        if is_onnx_model(specs[0].path):
+            raise CompressError(f"--peer {name} makes its model from the baseline, which must be a fine-tuned "
+                                "checkpoint directory, not an ONNX model")
+        specs.append(VariantSpec(peer_model(name, specs[0].path, config.peer_workdir), None, f"{name}-int8-peer"))
     runners = [open_runner(s, config.device, threads, config.ort_spinning, config.allow_pickle) for s in specs]
     phased = config.ort_spinning and len({r.backend for r in runners}) > 1
     if not set(config.roles) <= {"validation", "test"} or not config.roles:

@@ -21,6 +21,7 @@ def summarize(config: Any, record_file: Path, result: dict[str, Any], winner: An
     """The search's summary: the winner and the high-accuracy point with their figures from the final
     side-by-side record `result` (validation chose, test reports), and every candidate's screening figures."""
     measured = {v["name"]: v for v in result["variants"]}
+    peers = [v for v in result["variants"] if v["name"].endswith("-peer")]
 
     def figures(candidate: Any) -> dict[str, Any] | None:
         if candidate is None:
@@ -40,7 +41,10 @@ def summarize(config: Any, record_file: Path, result: dict[str, Any], winner: An
                 "throughput_ratio_real_b32": latency[HEADLINE_REAL]["throughput_ratio"],
                 "throughput_ratio_real_b32_bucketed_vs_baseline_plain":
                     latency[real_name(32, bucket=True)]["seq_per_s"] / base_real["seq_per_s"],
-                "size_ratio": v["size"]["size_ratio"], "file_mb": v["size"]["file_bytes"] / 1e6}
+                "size_ratio": v["size"]["size_ratio"], "file_mb": v["size"]["file_bytes"] / 1e6,
+                **{f"vs_{p['name']}": {"speedup_b1xl128": _p50(p) / latency[HEADLINE]["p50_ms"],
+                                       "test_delta_points": p["accuracy"]["paired"]["delta_points"]}
+                   for p in peers}}
 
     baseline = measured["baseline"]
     return {"baseline": config.model, "metric": config.metric,
@@ -50,19 +54,30 @@ def summarize(config: Any, record_file: Path, result: dict[str, Any], winner: An
                                 "test": 100 * baseline["accuracy"]["metrics"]["score"]},
             "winner": figures(winner), "high_accuracy": figures(precise),
             "front": [c.name for c in front], "candidates": [c.figures() for c in candidates],
-            "skipped": skipped, "record": str(record_file), "settings": to_dict(config), "minutes": round(minutes, 1)}
+            "skipped": skipped, "record": str(record_file), "settings": to_dict(config), "minutes": round(minutes, 1),
+            "machine": {k: result["machine"].get(k) for k in ("cpu", "cpu_kind", "physical_cores")},
+            "threads": result["settings"].get("threads")}
+
+
+def _p50(variant: dict[str, Any]) -> float:
+    return next(e["p50_ms"] for e in variant["latency"] if e["workload"] == HEADLINE)
 
 
 def candidate_table(summary: dict[str, Any]) -> str:
     base = next(c for c in summary["candidates"] if c["name"] == "baseline")
-    lines = [f"| candidate | made by | validation {summary['metric']} | Δ pts | {HEADLINE} p50 ms (screen) "
-             "| speed-up x | MB | on front |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    rows = summary["data_roles"].get("validation", {}).get("rows")
+    edge = base["score"] - summary["max_accuracy_drop"]
+    # On a small validation role a budget decision turns on a few rows: the margin says how many.
+    lines = [f"| candidate | made by | validation {summary['metric']} | Δ pts | rows from the budget's edge "
+             f"| {HEADLINE} p50 ms (screen) | speed-up x | MB | on front |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for c in summary["candidates"]:
         if c["failed"]:
-            lines.append(f"| {c['name']} | failed: {c['failed'][:80]} | | | | | | |")
+            lines.append(f"| {c['name']} | failed: {c['failed'][:80]} | | | | | | | |")
             continue
+        margin = f"{(c['score'] - edge) * rows / 100:+.0f}" if rows else "-"
         lines.append(f"| {c['name']} | {' → '.join(c['chain'])} | {c['score']:.2f} | "
-                     f"{c['score'] - base['score']:+.2f} | {c['latency_ms']:.2f} | "
+                     f"{c['score'] - base['score']:+.2f} | {margin} | {c['latency_ms']:.2f} | "
                      f"{base['latency_ms'] / c['latency_ms']:.2f} | {c['file_mb']:.1f} | "
                      f"{'yes' if c['name'] in summary['front'] else ''} |")
     return "\n".join(lines)
@@ -93,7 +108,10 @@ def outcome(summary: dict[str, Any]) -> str:
                      f"{f['speedup_b1xl128']:.2f}x at batch 1 length 128, "
                      f"{f['throughput_ratio_real_b32']:.2f}x throughput at batch 32 on real lengths "
                      f"({f['throughput_ratio_real_b32_bucketed_vs_baseline_plain']:.2f}x with length bucketing, "
-                     f"against the baseline without), {f['size_ratio']:.2f}x smaller ({f['file_mb']:.1f} MB).{flag}")
+                     f"against the baseline without), {f['size_ratio']:.2f}x smaller ({f['file_mb']:.1f} MB).{flag}"
+                     + "".join(f" Against {k[3:]} (measured in the same run): {p['speedup_b1xl128']:.2f}x its speed at "
+                               f"batch 1 length 128, its test change {p['test_delta_points']:+.2f} points."
+                               for k, p in f.items() if k.startswith("vs_")))
     if summary["skipped"]:
         lines.append(f"- Not trained: {', '.join(summary['skipped'])}")
     if "winner_profile_failed" in summary:
@@ -103,7 +121,12 @@ def outcome(summary: dict[str, Any]) -> str:
                  f"{settings['small_data_augment']} augmented copies per row below {settings['small_data']} "
                  f"training rows ({settings['augment']} above); a student outside the budget sends the search to "
                  "deeper ones")
-    lines.append(f"- Search time: {summary['minutes']} min; stage outputs cached in `{settings['workdir']}`")
+    machine = summary.get("machine")
+    if machine:
+        lines.append(f"- Machine: {machine['cpu']} ({machine['cpu_kind']}: its int8 instructions decide what int8 "
+                     f"gains), {summary['threads']} threads; every int8-or-fp32 choice follows what was measured here")
+    lines.append(f"- Search time: {summary['minutes']} min (--time-budget {settings['time_budget']}); stage outputs "
+                 f"cached in `{settings['workdir']}`")
     return "\n".join(lines)
 
 

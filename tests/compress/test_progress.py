@@ -58,7 +58,7 @@ def test_quiet_keeps_bars_and_progress_lines_out_but_warnings_in(capsys):
 
 def test_a_line_said_once_is_not_repeated(capsys):
     for _ in range(3):
-        progress.note("data sst2: train = 4000 rows (a line every stage of a search would print)", once=True)
+        progress.note("data sst2: train = 4000 rows (a line every stage of a search would print)", once="sst2")
         progress.warning("warning: 2 test rows duplicate train rows (every stage)")
     progress.note("epoch 1: loss 0.3")
     progress.note("epoch 1: loss 0.3")

@@ -17,7 +17,9 @@ def test_with_no_time_left_only_post_training_candidates_are_made(trained_tiny_b
                            vocabulary=False), tmp_path / "winner", log=logs.append)
     names = [c["name"] for c in summary["candidates"]]
     assert names == ["baseline", "model-onnx", "model-int8", "model-int8-e4"]
-    assert summary["skipped"] == ["student1 (time budget)"] and not any("distill): running" in line for line in logs)
+    # No student was made, so the search turns to cuts of the input model, which the spent budget holds back too.
+    assert summary["skipped"] == ["student1 (time budget)", "model-prune25 (time budget)"]
+    assert not any("distill): running" in line or "prune): running" in line for line in logs)
     record = json.loads((tmp_path / "work" / "final-bench.json").read_text())
     final = {v["name"]: next(e["p50_ms"] for e in v["latency"] if e["workload"] == "b1xl128")
              for v in record["variants"][1:]}
@@ -106,3 +108,25 @@ def test_the_winner_s_card_reports_its_test_drop_speed_size_and_machine(trained_
     assert f"| speed-up, batch 1 x 128 tokens (p50) | {winner['speedup_b1xl128']:.2f}x |" in card.text
     assert f"({winner['size_ratio']:.2f}x smaller)" in card.text and "Machine: " in card.text
     assert card.text.startswith("\n# winner")
+
+
+def test_with_no_student_inside_the_budget_the_input_model_and_the_closest_student_are_cut(trained_tiny_bert,
+                                                                                            tmp_path, monkeypatch):
+    import compress.search
+
+    made, real_make = [], candidates.make
+
+    def spy(state, name, kind, settings, parent, work=0.0):
+        made.append(name)
+        return real_make(state, name, kind, settings, parent, work)
+
+    monkeypatch.setattr(candidates, "make", spy)
+    # Every student misses: no candidate of theirs counts as inside.
+    monkeypatch.setattr(compress.search.candidates, "best", lambda *args, **kwargs: None)
+    logs = []
+    search(quick(trained_tiny_bert, tmp_path, student_layers=[1], prune_ratios=[0.25], vocabulary=False,
+                 embedding_bits=[8]), tmp_path / "winner", log=logs.append)
+    assert "model-prune25" in made and "student1-prune25" in made
+    assert made.index("model-prune25") < made.index("student1-prune25"), "the input model first"
+    assert any("no student is within the budget: the input model is pruned and narrowed, and student1" in line
+               for line in logs)

@@ -9,7 +9,7 @@ from compress.batching import featurize
 from compress.data import LabelSpace, load_split
 from compress.metrics import Metric
 from compress.models import load_classifier, load_tokenizer
-from compress.training import TrainConfig, cross_entropy_loss, train
+from compress.training import Limits, TrainConfig, cross_entropy_loss, limited, reachable, train
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -73,3 +73,37 @@ def test_train_returns_the_weights_of_the_best_epoch_not_the_last(tiny_bert, tok
     assert any(not torch.equal(after_epoch_1[k], seen[7][k]) for k in after_epoch_1), "epoch 2 must move weights"
     final = model.state_dict()
     assert all(torch.equal(final[k], after_epoch_1[k]) for k in after_epoch_1)
+
+
+def test_a_passed_deadline_stops_training_after_one_step_and_still_evaluates(tiny_bert, tokenizer, small_task):
+    model = load_classifier(tiny_bert, SENTIMENT)
+    with limited(Limits(deadline=0.0)):
+        result = train(model, *small_task, tokenizer.pad_token_id, TrainConfig(epochs=3, batch_size=4))
+    assert result.steps == 1 and result.stopped == "time budget"
+    assert result.best is not None and result.best["eval"]["n"] == 8
+    assert result.summary()["stopped"] == "time budget"
+
+
+def test_a_run_that_cannot_reach_its_floor_stops_at_its_second_evaluation(tiny_bert, tokenizer, small_task):
+    # Tie scores 0.0 at every epoch: no gain, so the reachable score stays 0.0, under any floor above it.
+    model = load_classifier(tiny_bert, SENTIMENT)
+    with limited(Limits(floor=0.5)):
+        result = train(model, *small_task, tokenizer.pad_token_id, TrainConfig(epochs=5, batch_size=4), metric=Tie())
+    assert result.stopped == "cannot reach the floor" and len(result.history) == 2 and result.steps == 8
+
+
+def test_without_limits_training_runs_its_steps_and_the_limits_end_with_the_block(tiny_bert, tokenizer, small_task):
+    with limited(Limits(deadline=0.0)):
+        pass
+    model = load_classifier(tiny_bert, SENTIMENT)
+    result = train(model, small_task[0], None, tokenizer.pad_token_id, TrainConfig(epochs=1, batch_size=4))
+    assert result.steps == 4 and result.stopped is None and "stopped" not in result.summary()
+
+
+@pytest.mark.parametrize("curve,left,expected", [
+    ([0.80], 3, 0.80),                 # one evaluation: no slope, no gain assumed
+    ([0.80, 0.84], 2, 0.92),           # +0.04 per epoch for 2 more epochs
+    ([0.84, 0.80], 2, 0.80),           # a falling curve is not extrapolated down
+])
+def test_the_reachable_score_extends_the_last_gain_over_the_epochs_left(curve, left, expected):
+    assert reachable(curve, left) == pytest.approx(expected)
