@@ -113,8 +113,8 @@ class SearchConfig(LoadSettings, DataConfig):
     final_min_runs: int = option(30, "timed passes per variant and fixed-shape workload in the final run, at least",
                                  interval="[1, inf)")
     scorecard: bool = option(True, "final run: also score robustness to perturbed text (slower)")
-    peer: list[str] = option([], "final run: also measure what a peer tool makes of --model (optimum: its dynamic "
-                                 "int8 preset for this CPU), as a reference row", choices=("optimum",))
+    peer: list[str] = option([], "final run: also time a peer tool's int8 of --model (optimum: its preset for this "
+                                 "CPU)", choices=("optimum",))
 
 
 PARITY_EXAMPLES = ExportConfig.__dataclass_fields__["max_eval_examples"].default
@@ -142,10 +142,11 @@ def _post_training(state: candidates.SearchState, name: str, source: Candidate) 
         if vocab:
             variants.append((f"{name}-vocab", vocab, source.chain + ["vocabulary"]))
     for label, path, chain in variants:
-        # The parity check keeps export's own sample: the search's --max-eval-examples (all validation rows by
-        # default) would check 2,000 rows at each of three batch sizes and three graphs, minutes per candidate.
+        # The parity check keeps export's own sample, or fewer rows: all of validation (the search's default) would
+        # check 2,000 rows at each of three batch sizes and three graphs, minutes per candidate.
+        parity = min(PARITY_EXAMPLES, state.config.max_eval_examples or PARITY_EXAMPLES)
         onnx = candidates.make(state, f"{label}-onnx", "export", {"optimize": state.config.optimize,
-                                                                  "max_eval_examples": PARITY_EXAMPLES}, path)
+                                                                  "max_eval_examples": parity}, path)
         exported = "export (fused)" if state.config.optimize else "export"
         fp32 = candidates.add(state, f"{label}-onnx", onnx, "onnx", chain + [exported])
         if fp32 is None:
@@ -343,7 +344,7 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     state.baseline = candidates.screen(state, Candidate("baseline", config.model, "hf", ["input model"]))
     state.candidates.append(state.baseline)
     _post_training(state, "model", state.baseline)
-    _plan(state)
+    plan.announce(state, _model_config(config.model).num_hidden_layers, student_budget)
     students = _students(state)
     if dry_run:
         if students:
@@ -393,24 +394,6 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
             summary["winner_profile_failed"] = f"{exc.__class__.__name__}: {exc}"
     search_report.write(summary, record_file, config.report, config.workdir, log)
     return summary
-
-
-def _plan(state: candidates.SearchState) -> None:
-    """Print what the search expects to try within --time-budget, from the minutes the input model's own
-    candidates took and the training speed of its fine-tuning record (or, later, of the first training stage)."""
-    config = state.config
-    recorded = plan.recorded_speed(config.model)
-    state.seconds_per_layer_row = state.seconds_per_layer_row or recorded
-    spent = None if state.dry_run else (time.time() - state.started) / 60
-    screened = [c for c in state.candidates if c.name.startswith("model")]
-    post = spent if screened else None
-    source = (f"{1e6 * recorded:.0f} us per row and layer, from the input model's fine-tuning record" if recorded
-              else "unknown until the first student has trained")
-    layers = _model_config(config.model).num_hidden_layers
-    planned = plan.steps(config, state.train_rows, layers, state.seconds_per_layer_row, post, student_budget)
-    for line in plan.lines(planned, config.time_budget, spent, None if state.dry_run else state.final_minutes(),
-                           source):
-        state.log(line)
 
 
 def _profile(state: candidates.SearchState, winner: Candidate) -> dict[str, Any]:

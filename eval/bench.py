@@ -96,9 +96,8 @@ class BenchConfig(LoadSettings, DataConfig):
                                       "text (typos, word_dropout, case); give 'none' to skip")
     perturbation_rates: list[float] = option([0.05, 0.15], "fraction of characters (typos) or words changed",
                                              interval="[0, 1]")
-    peer: list[str] = option([], "reference rows a peer tool makes from the baseline (a checkpoint directory), "
-                                 "measured in the same run: optimum (its dynamic int8 preset for this CPU)",
-                             choices=PEERS)
+    peer: list[str] = option([], "peer tools whose int8 of the baseline checkpoint is timed beside the variants "
+                                 "(optimum: its preset for this CPU)", choices=PEERS)
     peer_workdir: str = option("artifacts/peers", "where peer models are made; one is reused while the baseline "
                                                   "and the CPU kind are unchanged")
     extra_eval: list[str] = option([], "extra labelled evaluation sets (any source --data takes, optionally "
