@@ -61,6 +61,13 @@ def cpu_kind(machine: dict[str, Any]) -> str:
     return f"{vendor}-{level}"
 
 
+def this_cpu_kind() -> str:
+    """cpu_kind of the machine this runs on."""
+    flags = cpu_flags()
+    return cpu_kind({"vendor": cpu_vendor(), "arch": platform.machine(),
+                     "int8_flags": {f: f in flags for f in INT8_FLAGS}})
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:

@@ -14,7 +14,7 @@ from pathlib import Path
 from compress.artifacts import atomic_output_dir, hash_path
 from compress.errors import CompressError
 from compress.paths import portable_path
-from eval.machine import cpu_kind
+from eval.machine import this_cpu_kind
 
 PEERS = ("optimum",)
 
@@ -38,7 +38,7 @@ def peer_model(peer: str, model: str | Path, workdir: str | Path) -> Path:
                             "which needs transformers 4.57)") from None
     from transformers import AutoTokenizer
 
-    preset = optimum_preset(cpu_kind())
+    preset = optimum_preset(this_cpu_kind())
     out = Path(workdir) / f"optimum-{preset}-{hash_path(model)[:12]}"
     if (out / "peer.json").exists():
         return out
