@@ -38,7 +38,7 @@ $PY -m pip install -q --no-index --find-links "$CARRIED/wheels" compress 2>&1 | 
 torch_after=$($PY -c "import torch; print(torch.__version__, torch.__file__)")
 [ "$torch_before" = "$torch_after" ] || { echo "run_gpu_checks: installing compress replaced torch ($torch_before -> $torch_after)" >&2; exit 1; }
 {
-  echo "torch kept: $torch_after"
+  echo "torch kept: $($PY -c 'import torch; print(torch.__version__)') (the preinstalled build, same file before and after)"
   $PY -c "import sys, platform, torch, transformers, onnxruntime, compress
 print('python', platform.python_version(), '| torch', torch.__version__, 'cuda', torch.version.cuda,
       '| transformers', transformers.__version__, '| onnxruntime', onnxruntime.__version__,
