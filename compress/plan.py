@@ -26,26 +26,14 @@ class Step:
         return self.train_minutes + self.post_minutes
 
 
-def recorded_speed(model: str) -> float | None:
+def recorded_speed(model: str, layers: int) -> float | None:
     """Seconds per training row and layer in the input model's own fine-tuning record, if compress made it."""
     manifest = read_manifest(model) or {}
     metrics, settings = manifest.get("metrics", {}), manifest.get("settings", {})
     rows = (metrics.get("steps") or 0) * (settings.get("batch_size") or 0) * (metrics.get("processes") or 1)
-    layers = _layers(model)
     if not (metrics.get("train_seconds") and rows and layers):
         return None
     return metrics["train_seconds"] / (rows * layers)
-
-
-def _layers(model: str) -> int | None:
-    import json
-    from pathlib import Path
-
-    config = Path(model) / "config.json"
-    if not config.is_file():
-        return None
-    data = json.loads(config.read_text())
-    return data.get("num_hidden_layers") or data.get("n_layers")
 
 
 def steps(config: Any, train_rows: int, layers: int, speed: float | None, post_minutes: float | None,
@@ -101,7 +89,7 @@ def announce(state: Any, layers: int, student_budget) -> None:
     """Print what the search expects to try within --time-budget, from the minutes the input model's own
     candidates took and the training speed of its fine-tuning record (or, later, of the first training stage)."""
     config = state.config
-    recorded = recorded_speed(config.model)
+    recorded = recorded_speed(config.model, layers)
     state.seconds_per_layer_row = state.seconds_per_layer_row or recorded
     spent = None if state.dry_run else (time.time() - state.started) / 60
     screened = [c for c in state.candidates if c.name.startswith("model")]

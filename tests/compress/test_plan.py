@@ -45,8 +45,7 @@ def test_an_unknown_speed_plans_without_times():
 
 
 def test_the_speed_is_read_from_the_input_model_s_fine_tuning_record(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"num_hidden_layers": 6}))
     (tmp_path / "manifest.json").write_text(json.dumps({"stage": "finetune", "settings": {"batch_size": 32},
                                                         "metrics": {"steps": 100, "train_seconds": 96.0}}))
-    assert recorded_speed(str(tmp_path)) == pytest.approx(96.0 / (100 * 32 * 6))
-    assert recorded_speed(str(tmp_path / "missing")) is None
+    assert recorded_speed(str(tmp_path), 6) == pytest.approx(96.0 / (100 * 32 * 6))
+    assert recorded_speed(str(tmp_path / "missing"), 6) is None
