@@ -80,7 +80,8 @@ class SearchState:
         if not self.screen_seconds:
             return 0.0
         scoring = 3 * sorted(self.screen_seconds)[len(self.screen_seconds) // 2]
-        return (variants + 1) * (FINAL_WORKLOADS * self.config.final_seconds + scoring + MEMORY_SECONDS) / 60
+        memory = MEMORY_SECONDS if self.config.memory else 0.0
+        return (variants + 1) * (FINAL_WORKLOADS * self.config.final_seconds + scoring + memory) / 60
 
     def limits(self) -> Limits:
         """A training stage's limits: stop when the time for making candidates is spent, or once its curve cannot
@@ -162,7 +163,7 @@ def side_by_side(config: SearchConfig):
         peer=config.peer, peer_workdir=str(Path(config.workdir) / "peers"),
         bucket=True, min_runs=config.final_min_runs, real_min_runs=min(5, config.final_min_runs),
         workload_seconds=config.final_seconds,
-        min_time=config.final_seconds, memory=True,
+        min_time=config.final_seconds, memory=config.memory,
         perturbations=["typos", "word_dropout"] if config.scorecard else ["none"]))
 
 

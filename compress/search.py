@@ -113,6 +113,7 @@ class SearchConfig(LoadSettings, DataConfig):
     final_min_runs: int = option(30, "timed passes per variant and fixed-shape workload in the final run, at least",
                                  interval="[1, inf)")
     scorecard: bool = option(True, "final run: also score robustness to perturbed text (slower)")
+    memory: bool = option(True, "final run: also measure each variant's peak memory in a fresh process (slower)")
     peer: list[str] = option([], "final run: also time a peer tool's int8 of --model (optimum: its preset for this "
                                  "CPU)", choices=("optimum",))
 

@@ -7,8 +7,10 @@ so a run without data cannot pass green with nothing tested; the tests that need
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -84,10 +86,27 @@ def cut_bert(directory: Path, layers: int, labels=None, seed: int = 0) -> Path:
     return directory
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """Directory `name`, made by `build` once per test run: pytest-xdist's workers share the parent of their temporary
+    roots, so the first worker to ask builds it there (a fine-tuning, an export) and the others wait and reuse it."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+    target, built = root / name, root / f"{name}.built"
+    with FileLock(str(root / f"{name}.lock")):
+        if not built.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            build(target)
+            built.touch()
+    return target
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """A 2-layer real BERT classifier (untrained head): small enough for fast CPU tests."""
-    return cut_bert(tmp_path_factory.mktemp("tiny_bert"), layers=2)
+    return built_once(tmp_path_factory, "tiny_base", lambda d: cut_bert(d, layers=2))
 
 
 @pytest.fixture(scope="session")
@@ -95,11 +114,13 @@ def trained_tiny_bert(tmp_path_factory, data_dir) -> Path:
     """The 2-layer BERT fine-tuned briefly on a real SST-2 slice: clearly better than chance (about 0.7-0.8)."""
     from compress.finetune import FinetuneConfig, finetune
 
-    base = cut_bert(tmp_path_factory.mktemp("tiny_base"), layers=2)
-    out = tmp_path_factory.mktemp("tiny_trained") / "model"
-    finetune(FinetuneConfig(model=str(base), max_train_examples=1500, max_eval_examples=200, epochs=2,
-                            batch_size=32, learning_rate=3e-4, max_length=64), out)
-    return out
+    base = built_once(tmp_path_factory, "tiny_base", lambda d: cut_bert(d, layers=2))
+
+    def build(directory: Path) -> None:
+        finetune(FinetuneConfig(model=str(base), max_train_examples=1500, max_eval_examples=200, epochs=2,
+                                batch_size=32, learning_rate=3e-4, max_length=64), directory / "model")
+
+    return built_once(tmp_path_factory, "trained_tiny_bert", build) / "model"
 
 
 @pytest.fixture(scope="session")
@@ -107,9 +128,10 @@ def trained_tiny_onnx(trained_tiny_bert, tmp_path_factory) -> Path:
     """The trained tiny BERT exported to ONNX."""
     from compress.export import ExportConfig, export
 
-    out = tmp_path_factory.mktemp("tiny_onnx") / "onnx"
-    export(ExportConfig(model=str(trained_tiny_bert), max_eval_examples=16), out)
-    return out
+    def build(directory: Path) -> None:
+        export(ExportConfig(model=str(trained_tiny_bert), max_eval_examples=16), directory / "onnx")
+
+    return built_once(tmp_path_factory, "trained_tiny_onnx", build) / "onnx"
 
 
 HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -119,8 +141,6 @@ HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 def hub_cache(tiny_bert, tmp_path, monkeypatch):
     """A local hub cache holding `org/tiny` at main (the tiny BERT), laid out as huggingface_hub writes it, with the
     hub unreachable."""
-    import shutil
-
     import huggingface_hub.constants
 
     repo = tmp_path / "hub" / "models--org--tiny"

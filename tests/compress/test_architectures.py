@@ -199,7 +199,7 @@ def test_a_search_runs_unattended_on_the_architecture(teacher, tmp_path):
     summary = search(SearchConfig(model=str(path), workdir=str(tmp_path / "work"), report=str(tmp_path / "report"),
                                   student_layers=[1], prune_ratios=[0.5], hidden_fractions=[0.5], distill_epochs=1,
                                   recovery_epochs=[0.5], embedding_bits=[8],
-                                  max_accuracy_drop=100, scorecard=False, threads=1, min_train_steps=0, small_data=0,
+                                  max_accuracy_drop=100, scorecard=False, memory=False, threads=1, min_train_steps=0, small_data=0,
                                   ort_spinning=False, screen_seconds=0.05, final_seconds=0.05, final_min_runs=3,
                                   max_train_examples=240,
                                   max_eval_examples=48),

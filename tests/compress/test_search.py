@@ -14,9 +14,10 @@ from compress.search import SearchConfig, search, student_budget
 
 # Tiny and fast: no step minimum and no small-data augmentation, which would train the 160 rows for 2,000 steps,
 # no spinning, whose turns of at least 500 ms per variant and workload took most of a tiny search's time, and no
-# width pruning, which tests/compress/test_architectures.py searches on every architecture.
+# width pruning, which tests/compress/test_architectures.py searches on every architecture, and no memory probe (a
+# fresh process per variant; tests/compress/test_search_runs.py checks the search survives its failure).
 SMALL = dict(max_train_examples=160, max_eval_examples=48, screen_seconds=0.05, final_seconds=0.05, final_min_runs=3,
-             scorecard=False, threads=1, min_train_steps=0, small_data=0, ort_spinning=False, hidden_fractions=[0.0])
+             scorecard=False, memory=False, threads=1, min_train_steps=0, small_data=0, ort_spinning=False, hidden_fractions=[0.0])
 
 
 def quick(model, tmp_path, **kwargs) -> SearchConfig:
@@ -150,7 +151,9 @@ def searched(trained_tiny_bert, data_dir, tmp_path_factory):
     logs = []
     unlabelled = tmp / "unlabelled.tsv"
     unlabelled.write_text("".join(line for line, _ in zip((data_dir / "sst2" / "test.tsv").open(), range(9))))
+    # 8-bit embedding tables only: the 4-bit ones are made in tests/compress/test_search_runs.py.
     config = quick(trained_tiny_bert, tmp, student_layers=[1], prune_ratios=[0.5, 0.25], distill_epochs=1,
+                   embedding_bits=[8],
                    recovery_epochs=[0.25, 0.5], recovery_hidden_weight=[0.0, 1.0], recovery_augment=[0, 1],
                    max_accuracy_drop=100, unlabelled=[str(unlabelled)])
     return config, search(config, tmp / "winner", log=logs.append), logs, tmp
@@ -238,3 +241,12 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys):
     assert not (tmp_path / "w").exists()
 
 
+
+
+def test_without_the_memory_probe_the_final_run_skips_it_and_the_plan_reserves_less_time():
+    measured, skipped = (candidates.SearchState(SearchConfig(model="m", memory=memory), log=lambda _: None,
+                                                dry_run=False) for memory in (True, False))
+    for s in (measured, skipped):
+        s.screen_seconds = [2.0]
+    assert candidates.side_by_side(measured.config).memory and not candidates.side_by_side(skipped.config).memory
+    assert measured.final_minutes() - skipped.final_minutes() == pytest.approx(9 * candidates.MEMORY_SECONDS / 60)

@@ -10,7 +10,7 @@ from tests.conftest import cli
 
 TINY = ["--student-layers", "0", "--prune-ratios", "0", "--hidden-fractions", "0", "--no-vocabulary",
         "--embedding-bits", "8", "--no-optimize", "--screen-seconds", "0.1", "--final-seconds", "0.1",
-        "--final-min-runs", "3", "--no-scorecard",
+        "--final-min-runs", "3", "--no-scorecard", "--no-memory",
         "--no-ort-spinning", "--threads", "1", "--max-eval-examples", "32"]
 
 
