@@ -1,8 +1,9 @@
 """compress: distil, prune, quantize and export fine-tuned BERT classifiers, and measure each step.
 
-The stages, the harness and the serving loader, under stable names. Each stage is called with its settings and
-an output directory and returns the manifest it wrote (`compress.finetune` is the stage's module, callable as
-its function: see compress.api); names load on first use, so `import compress` stays light. For example:
+Every command a recipe can run (the stages, search, predict, bench), its settings class, the serving loader and the
+recipe runner, under stable names read from the command registry (compress.core.registry). A stage is called with
+its settings and an output directory and returns the manifest it wrote; names load on first use, so
+`import compress` stays light. For example:
 
     import compress
 
@@ -18,33 +19,34 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from compress.core.artifacts import VERSION as __version__  # noqa: F401  (re-exported)
 
-_EXPORTS = {
-    "finetune": "compress.finetune", "FinetuneConfig": "compress.finetune",
-    "distill": "compress.distill", "DistillConfig": "compress.distill",
-    "prune": "compress.prune", "PruneConfig": "compress.prune",
-    "analyze": "compress.sensitivity", "AnalyzeConfig": "compress.sensitivity",
-    "export": "compress.export", "ExportConfig": "compress.export",
-    "quantize": "compress.quantize", "QuantizeConfig": "compress.quantize",
-    "search": "compress.search", "SearchConfig": "compress.search",
-    "predict": "compress.predict", "PredictConfig": "compress.predict",
-    "load": "compress.serving", "Classifier": "compress.serving",
-    "run_recipe": "compress.recipe",
-    "bench": "eval.bench", "BenchConfig": "eval.bench",
-    "CompressError": "compress.errors",
-}
+_EXTRAS = {"load": "compress.core.serving", "Classifier": "compress.core.serving",
+           "CompressError": "compress.core.errors", "run_recipe": "compress.engine.recipe"}
 
-__all__ = ["__version__", *_EXPORTS]
+
+def _commands() -> dict[str, Any]:
+    """Each command a recipe can run, by name, and its settings class, by class name."""
+    from compress.engine.commands import commands
+
+    names: dict[str, Any] = {}
+    for command in commands().values():
+        if command.in_recipes:
+            names[command.name] = command.run
+            names[command.settings.__name__] = command.settings
+    return names
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
+    if name == "__all__":
+        return ["__version__", *_commands(), *_EXTRAS]
+    if name in _EXTRAS:
+        return getattr(importlib.import_module(_EXTRAS[name]), name)
+    names = _commands()
+    if name not in names:
         raise AttributeError(f"module 'compress' has no attribute {name!r}")
-    module = importlib.import_module(_EXPORTS[name])
-    # A stage named like its module is the (callable) module itself, which importing it has just bound here.
-    return globals()[name] if module.__name__ == f"{__name__}.{name}" else getattr(module, name)
+    return names[name]
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted(__getattr__("__all__"))

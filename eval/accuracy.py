@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from compress.batching import Features, featurize
-from compress.data import LabelledText
-from compress.metrics import Metric, classification_metrics
+from compress.core.batching import Features, featurize
+from compress.core.data import LabelledText
+from compress.core.metrics import Metric, classification_metrics
 
 
 def features_for(runner, data: LabelledText, max_length: int = 128) -> Features:

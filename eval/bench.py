@@ -8,18 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compress.artifacts import ancestors, hash_path
-from compress.config import accepted, option, to_dict
-from compress.data import DataConfig, load_split
-from compress.errors import CompressError
-from compress.metrics import Metric
-from compress.models import LoadSettings
-from compress.onnx_model import is_onnx_model, onnx_file
-from compress.paths import portable_path
-from compress.progress import note
-from compress.roles import load_roles, resolve_data
-from compress.serving import model_dir
-from compress.stages import STAGES
+from compress.core.artifacts import ancestors, hash_path
+from compress.core.config import option, to_dict
+from compress.core.data import DataConfig, load_split
+from compress.core.errors import CompressError
+from compress.core.metrics import Metric
+from compress.core.models import LoadSettings
+from compress.core.onnx_model import is_onnx_model, onnx_file
+from compress.core.paths import portable_path
+from compress.core.progress import note
+from compress.core.registry import Command, register
+from compress.core.roles import load_roles, resolve_data
+from compress.core.serving import model_dir
 from eval import accuracy, calibration, fidelity, latency, machine, memory, paired, record, robustness
 from eval.peer import PEERS, peer_model
 from eval.runners import VariantSpec, open_runner
@@ -84,8 +84,8 @@ class BenchConfig(LoadSettings, DataConfig):
     accuracy: bool = option(True, "score each variant on the data roles of --roles")
     roles: list[str] = option(["validation", "test"], "data roles scored: validation (what choices are made on) "
                                                       "and/or test (what is reported)")
-    budget: float | None = option(None, "drop budget in points of --metric; each variant's verdict says if its drop "
-                                        "is inside it with confidence", interval="[0, inf)")
+    max_accuracy_drop: float | None = option(None, "budget: most points of --metric a variant may lose; its verdict "
+                                                   "says if its drop is inside with confidence", interval="[0, inf)")
     bootstrap: int = option(2000, "resamples of the paired bootstrap interval of each variant's drop (seed 0)",
                             interval="[1, inf)")
     memory: bool = option(True, "measure peak memory of each variant in a fresh subprocess")
@@ -266,11 +266,8 @@ def _key_settings(manifest: dict[str, Any]) -> dict[str, Any]:
             "student_layer_ids", "kd_weight", "hidden_weight", "attention_weight", "head_ratio", "ffn_ratio", "heads",
             "ffn_neurons", "hidden_size", "scope", "layers_to_drop", "epochs", "recovery_epochs", "learning_rate",
             "optimize", "fp16", "preset")
-    stage = STAGES.get(manifest["stage"])
-    # A stage's manifest also holds the shared fields it never reads (prune's `epochs`): not part of its recipe.
-    read = {f.name for f in accepted(stage.load()[0])} if stage else set(keep)
-    return {k: v for k, v in manifest.get("settings", {}).items()
-            if k in keep and k in read and v not in (None, [], False)}
+    # A manifest holds only the settings its stage reads (compress.core.artifacts.write_manifest).
+    return {k: v for k, v in manifest.get("settings", {}).items() if k in keep and v not in (None, [], False)}
 
 
 def _relate_to_baseline(variants: list[dict[str, Any]], config: BenchConfig) -> None:
@@ -290,10 +287,11 @@ def _relate_to_baseline(variants: list[dict[str, Any]], config: BenchConfig) -> 
             metric = Metric.parse(config.metric, scores["label_names"])
             scores["paired"] = paired.paired_delta(labels, reference["predictions"], scores["predictions"],
                                                    len(scores["label_names"]), metric, config.bootstrap)
-            if config.budget is not None:
-                scores["paired"]["budget_points"] = config.budget
+            if config.max_accuracy_drop is not None:
+                scores["paired"]["max_accuracy_drop"] = config.max_accuracy_drop
                 scores["paired"]["verdict"] = paired.verdict(scores["paired"]["delta_points"],
-                                                             scores["paired"]["interval_points"], config.budget)
+                                                             scores["paired"]["interval_points"],
+                                                             config.max_accuracy_drop)
 
 
 def summary_table(result: dict[str, Any], workloads: tuple[str, ...] = (latency.HEADLINE, latency.fixed_name(32, 128),
@@ -320,3 +318,11 @@ def summary_table(result: dict[str, Any], workloads: tuple[str, ...] = (latency.
         row.append(f"{v['memory']['peak_rss_mb']:.0f}" if "memory" in v else "-")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+register(Command(
+    "bench", BenchConfig, bench, "measure accuracy, latency and memory of model variants side by side",
+    "Bench variants side by side: each MODEL is an HF directory (optionally @fp32/@fp16/@bf16) or an ONNX file or "
+    "directory (optionally @cpu/@cuda/@tensorrt). The first is the baseline every ratio refers to.",
+    form="variants", accepts=("hf", "onnx"), produces="record", writes="the JSON record (schema compress.bench/1)",
+    output_file="bench.json", summary=summary_table))

@@ -6,11 +6,16 @@ p50 of a reference variant measured in the same run, and those relative figures 
 
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from compress.config import Settings, option
-from compress.errors import CompressError
+from compress.core.budget import within_budget
+from compress.core.config import Settings, add_arguments, from_args, option
+from compress.core.errors import CompressError
+from compress.core.registry import Command, register
+from eval import record
 from eval.machine import cpu_kind
 
 
@@ -75,7 +80,8 @@ def check(candidate: dict[str, Any], baseline: dict[str, Any], tol: Tolerances,
     failures, checks, ungated = [], [], []
 
     def compare(variant: str, metric: str, base: float, cand: float, limit: float, worse_if_higher: bool) -> None:
-        regressed = cand > limit if worse_if_higher else cand < limit
+        # Every limit is compared as the accuracy budget is everywhere (compress.core.budget.within_budget).
+        regressed = not within_budget(cand - limit if worse_if_higher else limit - cand, 0.0)
         entry = {"variant": variant, "metric": metric, "baseline": base, "candidate": cand, "limit": limit,
                  "regressed": regressed}
         checks.append(entry)
@@ -151,3 +157,31 @@ def describe(summary: dict[str, Any]) -> list[str]:
             lines.append(f"REGRESSION {f['variant']} {f['metric']}: {f['candidate']:.4g} vs baseline "
                          f"{f['baseline']:.4g} (limit {f['limit']:.4g})")
     return lines
+
+
+def _arguments(parser: argparse.ArgumentParser):
+    parser.add_argument("candidate", help="bench record of the change under test")
+    parser.add_argument("--baseline", required=True, nargs="+", help="committed bench records to compare with, one "
+                        "per kind of CPU; the one from the candidate's CPU is used")
+    add_arguments(parser, Tolerances)
+    parser.add_argument("--summary", help="also write the machine-readable summary (JSON) here")
+
+    def run(args: argparse.Namespace) -> None:
+        tolerances = from_args(Tolerances, args)
+        candidate = record.load(args.candidate)
+        baseline, same_cpu = pick_baseline(candidate, [record.load(b) for b in args.baseline])
+        summary = check(candidate, baseline, tolerances, compare_latency=same_cpu)
+        if args.summary:
+            with open(args.summary, "w") as fh:
+                json.dump(summary, fh, indent=1)
+        print("\n".join(describe(summary)))
+        if not summary["passed"]:
+            raise SystemExit(1)
+    return run
+
+
+register(Command(
+    "check", Tolerances, check, "regression gate: fail when a candidate is slower, larger or less accurate",
+    "Compare a candidate bench record with a committed baseline record. Exits 1 and names each regressed metric; "
+    "latency is compared relative to a reference variant measured in the same run, never as absolute times, and only "
+    "against a baseline from the same kind of CPU.", form="tool", arguments=_arguments))

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from compress.anatomy import prunable_layers
-from compress.artifacts import ancestors
-from compress.errors import CompressError
-from compress.onnx_model import is_onnx_model, session_options
+from compress.core.anatomy import prunable_layers
+from compress.core.artifacts import ancestors
+from compress.core.errors import CompressError
+from compress.core.onnx_model import is_onnx_model, session_options
 from eval.latency import fixed_name
 
 PROJECTIONS = ("query", "key", "value", "attention_out", "ffn_in", "ffn_out")
@@ -81,7 +81,7 @@ def torch_source(path: str | os.PathLike) -> Path | None:
 def compute_floor(path: str | os.PathLike, threads: int | None, batch: int = 1, length: int = 128,
                   spinning: bool = False) -> dict[str, Any]:
     """The floor of model `path` (PyTorch or ONNX with its PyTorch source in the lineage) at batch x length."""
-    from compress.models import load_classifier
+    from compress.core.models import load_classifier
 
     source = torch_source(path)
     if source is None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import psutil
 
-from compress.artifacts import library_versions
+from compress.core.artifacts import library_versions
 
 INT8_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16", "avx512_bf16")
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from compress.errors import CompressError
+from compress.core.errors import CompressError
 
 WEIGHT_SUFFIXES = (".onnx", ".onnx.data", ".data", ".safetensors", ".bin")
 
@@ -31,7 +31,7 @@ def parameter_count(path: Path) -> int:
     """Number of stored weights: safetensors tensors, or ONNX initializers."""
     import numpy as np
 
-    from compress.onnx_model import is_onnx_model, onnx_file
+    from compress.core.onnx_model import is_onnx_model, onnx_file
 
     if is_onnx_model(path):
         import onnx
@@ -74,8 +74,8 @@ def _probe(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs in the child: load one model, run each shape once, report resident and device memory."""
     import numpy as np
 
-    from compress.onnx_model import is_onnx_model, session
-    from compress.serving import model_dir
+    from compress.core.onnx_model import is_onnx_model, session
+    from compress.core.serving import model_dir
 
     path, device, threads = Path(spec["path"]), spec["device"], spec["threads"]
     shapes = spec["shapes"]
@@ -106,8 +106,8 @@ def _probe(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         import torch
 
-        from compress.anatomy import input_names
-        from compress.models import load_classifier
+        from compress.core.anatomy import input_names
+        from compress.core.models import load_classifier
 
         torch.set_num_threads(threads)
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[spec.get("option") or "fp32"]

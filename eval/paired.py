@@ -11,7 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from compress.metrics import Metric
+from compress.core.budget import within_budget
+from compress.core.metrics import Metric
 
 LEVEL = 0.95
 
@@ -37,8 +38,8 @@ def paired_delta(labels: Sequence[int], baseline: Sequence[int], variant: Sequen
 def verdict(delta_points: float, interval_points: Sequence[float], budget: float) -> str:
     """Whether a drop is within `budget` points: with confidence (the interval's worst end is), at the point
     estimate only, or not at all."""
-    if -interval_points[0] <= budget + 1e-9:
+    if within_budget(-interval_points[0], budget):
         return "inside with 95% confidence"
-    if -delta_points <= budget + 1e-9:
+    if within_budget(-delta_points, budget):
         return "inside at the point estimate only"
     return "outside"

@@ -11,9 +11,9 @@ import json
 import shutil
 from pathlib import Path
 
-from compress.artifacts import atomic_output_dir, hash_path
-from compress.errors import CompressError
-from compress.paths import portable_path
+from compress.core.artifacts import atomic_output_dir, hash_path
+from compress.core.errors import CompressError
+from compress.core.paths import portable_path
 from eval.machine import this_cpu_kind
 
 PEERS = ("optimum",)

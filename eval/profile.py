@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from compress.errors import CompressError
-from compress.onnx_model import feed, onnx_file, session
+from compress.core.errors import CompressError
+from compress.core.onnx_model import feed, onnx_file, session
 from eval.floor import compute_floor, floor_markdown
 from eval.latency import fixed_name
 
@@ -52,8 +52,8 @@ def profile_ops(path: str | Path, batch: dict[str, np.ndarray], threads: int | N
 def profile_on_text(path: str | Path, texts: list[str], threads: int | None, batch_size: int = 1,
                     length: int = 128, runs: int = 30, spinning: bool = False) -> dict[str, Any]:
     """profile_ops on the first `batch_size` texts, cut or padded to `length` tokens (the b{batch}xl{length} shape)."""
-    from compress.models import load_tokenizer
-    from compress.serving import model_dir
+    from compress.core.models import load_tokenizer
+    from compress.core.serving import model_dir
 
     batch = load_tokenizer(str(model_dir(Path(path))))(texts[:batch_size], padding="max_length", truncation=True,
                                            max_length=length, return_tensors="np")
@@ -85,8 +85,8 @@ def profile_markdown(profile: dict[str, Any], top: int = 8) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from compress.data import DataConfig
-    from compress.roles import load_roles, resolve_data
+    from compress.core.data import DataConfig
+    from compress.core.roles import load_roles, resolve_data
 
     parser = argparse.ArgumentParser(prog="python -m eval.profile", description="Where an ONNX model's time goes at "
                                      "one shape, on its validation text, against its compute floor.")

@@ -15,7 +15,7 @@ Schema `compress.bench/1` (top level):
     memory_failed  instead of memory, when the probe failed: its one-line error
     accuracy    the test role (reported): {metrics {accuracy, f1, mcc, n, score (= --metric)}, label_names,
                  labels, predictions, accuracy_delta_points, agreement, paired {delta_points,
-                 interval_points (paired bootstrap 95%), level, resamples, seed[, budget_points, verdict]}}
+                 interval_points (paired bootstrap 95%), level, resamples, seed[, max_accuracy_drop, verdict]}}
     validation  the validation role (what choices are made on), the same fields
     scorecard   {fidelity {agreement, flips, flip_rate, flips_by_direction ("a->b": count, the directions
                  that occur, most first), kl_mean, kl_max},
@@ -34,8 +34,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from compress.artifacts import atomic_file
-from compress.errors import CompressError
+from compress.core.artifacts import atomic_file
+from compress.core.errors import CompressError
 
 SCHEMA = "compress.bench/1"
 REQUIRED = {"schema", "created", "machine", "settings", "data", "variants"}

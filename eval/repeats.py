@@ -12,7 +12,7 @@ import statistics
 import sys
 from typing import Any, Sequence
 
-from compress.errors import CompressError
+from compress.core.errors import CompressError
 from eval import record
 from eval.latency import HEADLINE, HEADLINE_REAL
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import html
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from compress.artifacts import atomic_output_dir
-from compress.paths import portable_path
+from compress.core.artifacts import atomic_output_dir
+from compress.core.paths import portable_path
+from compress.core.registry import Command, register
 from eval import record
 from eval.latency import HEADLINE, HEADLINE_REAL
 from eval.pareto import pareto_front
@@ -154,8 +156,10 @@ def _plain_ms_axis(axis, values: Sequence[float]) -> None:
 
 
 def _budget(variants: list[dict[str, Any]]) -> float | None:
-    return next((v["accuracy"]["paired"]["budget_points"] for v in variants
-                 if "budget_points" in v.get("accuracy", {}).get("paired", {})), None)
+    # Records before 2026-12-03 name the budget budget_points.
+    return next((paired.get("max_accuracy_drop", paired.get("budget_points")) for v in variants
+                 for paired in [v.get("accuracy", {}).get("paired", {})]
+                 if "max_accuracy_drop" in paired or "budget_points" in paired), None)
 
 
 def _accuracy_plot(variants: list[dict[str, Any]], workload: str, chosen: str | None, plt) -> Any | None:
@@ -357,3 +361,19 @@ figure{{display:inline-block;margin:1em;max-width:100%;vertical-align:top}}img{{
 <h2>Machine and settings</h2><ul>{machine}</ul>{extra}</body></html>"""
         (tmp / "index.html").write_text(page)
     return Path(output)
+
+
+def _arguments(parser: argparse.ArgumentParser):
+    parser.add_argument("records", nargs="+", metavar="RESULTS", help="bench JSON records (compress bench -o)")
+    parser.add_argument("-o", "--output", required=True, help="report directory (replaced as a whole)")
+    parser.add_argument("--title", default="compress report", help="report title")
+
+    def run(args: argparse.Namespace) -> None:
+        print(f"wrote {write_report(args.records, args.output, args.title)}/README.md and index.html")
+    return run
+
+
+register(Command(
+    "report", None, write_report, "turn bench records into a Markdown + HTML report with plots",
+    "Write README.md, a self-contained index.html and PNG plots (accuracy vs latency with the Pareto front, latency "
+    "per shape, size per variant) from bench records.", form="tool", arguments=_arguments))

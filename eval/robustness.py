@@ -16,7 +16,7 @@ import string
 from dataclasses import replace
 from typing import Callable
 
-from compress.data import LabelledText
+from compress.core.data import LabelledText
 
 PERTURBATIONS: dict[str, Callable[[str, float, random.Random], str]] = {}
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from compress.errors import CompressError
-from compress.onnx_model import is_onnx_model, onnx_file, onnx_logits, session
-from compress.paths import portable_path
-from compress.serving import label_space, model_dir
+from compress.core.errors import CompressError
+from compress.core.onnx_model import is_onnx_model, onnx_file, onnx_logits, session
+from compress.core.paths import portable_path
+from compress.core.serving import label_space, model_dir
 
 TORCH_PRECISIONS = ("fp32", "fp16", "bf16")
 ORT_PROVIDERS = {"cpu": ["CPUExecutionProvider"],
@@ -51,7 +51,7 @@ class Runner:
     backend = ""
 
     def __init__(self, spec: VariantSpec, device: str):
-        from compress.models import load_tokenizer
+        from compress.core.models import load_tokenizer
 
         self.spec, self.device = spec, device
         self.tokenizer = load_tokenizer(str(model_dir(spec.path)))
@@ -84,8 +84,8 @@ class TorchRunner(Runner):
     def __init__(self, spec: VariantSpec, device: str, allow_pickle: bool = False):
         import torch
 
-        from compress.anatomy import input_names
-        from compress.models import load_classifier
+        from compress.core.anatomy import input_names
+        from compress.core.models import load_classifier
 
         super().__init__(spec, device)
         self.precision = spec.option or "fp32"
@@ -114,7 +114,7 @@ class TorchRunner(Runner):
             self._torch.cuda.synchronize()
 
     def logits(self, features, batch_size: int = 64) -> np.ndarray:
-        from compress.inference import predict_logits
+        from compress.core.inference import predict_logits
 
         with self._torch.inference_mode():
             return predict_logits(self.model, features, self.pad_id, batch_size, self.device)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from compress.config import to_dict
+from compress.core.config import to_dict
 from eval.latency import HEADLINE, HEADLINE_REAL, real_name
 from eval.profile import profile_markdown
 from eval.report import write_report

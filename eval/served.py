@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from compress.errors import CompressError
+from compress.core.errors import CompressError
 
 WAYS = ("bench", "session", "optimum", "pipeline", "compress")
 # Optimum's ORTModel (also behind the pipeline) comes with the serving extra, which needs transformers 4.57.
@@ -42,7 +42,7 @@ TEXT = "a gripping , funny film ."
 
 
 def _inputs(directory: Path) -> dict[str, np.ndarray]:
-    from compress.models import load_tokenizer
+    from compress.core.models import load_tokenizer
 
     tokens = load_tokenizer(str(directory))([TEXT], padding="max_length", truncation=True, max_length=LENGTH,
                                             return_tensors="np")
@@ -54,7 +54,7 @@ def _served(way: str, directory: Path) -> Callable[[], Any]:
     model_file = str(directory / "model.onnx")
     inputs = _inputs(directory)
     if way == "bench":
-        from compress.onnx_model import session
+        from compress.core.onnx_model import session
         from eval.machine import physical_cores
 
         runner = session(model_file, threads=physical_cores(), spinning=True)
@@ -66,7 +66,7 @@ def _served(way: str, directory: Path) -> Callable[[], Any]:
         feed = {i.name: inputs[i.name] for i in runner.get_inputs()}
         return lambda: runner.run(None, feed)
     if way == "compress":
-        from compress.serving import load
+        from compress.core.serving import load
 
         classifier = load(directory)  # tokenization included, and padding only to the text's own length
         return lambda: classifier.probabilities([TEXT], max_length=LENGTH)
@@ -79,7 +79,7 @@ def _served(way: str, directory: Path) -> Callable[[], Any]:
         return lambda: model(**tensors)
     from transformers import pipeline
 
-    from compress.models import load_tokenizer
+    from compress.core.models import load_tokenizer
 
     classify = pipeline("text-classification", model=model, tokenizer=load_tokenizer(str(directory)))
     return lambda: classify(TEXT, truncation=True, padding="max_length", max_length=LENGTH)
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(time_one(args.one, directory, args.runs)))
         return 0
     # Imported here, not at the top: each timed child process imports only what its way needs.
-    from compress.onnx_model import onnx_file
+    from compress.core.onnx_model import onnx_file
 
     try:
         onnx_file(directory)  # before the rounds: a child process's failure would only say that it failed

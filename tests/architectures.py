@@ -30,8 +30,8 @@ def _config(kind: str, vocab_size: int, pad_id: int, labels: dict[int, str]):
 
 def tokenizer_for(kind: str, directory: Path):
     """A tokenizer of the kind `kind`'s checkpoints ship with, saved in `directory`."""
-    from compress.data import load_split
-    from compress.models import load_tokenizer, resolve_model
+    from compress.core.data import load_split
+    from compress.core.models import load_tokenizer, resolve_model
     from tests.tiny_tokenizers import byte_level_bpe, unigram
 
     if kind in ("roberta", "xlm-roberta"):

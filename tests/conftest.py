@@ -71,8 +71,8 @@ def cut_bert(directory: Path, layers: int, labels=None, seed: int = 0) -> Path:
     """
     import torch
 
-    from compress.data import LabelSpace
-    from compress.models import load_classifier, load_tokenizer, resolve_model
+    from compress.core.data import LabelSpace
+    from compress.core.models import load_classifier, load_tokenizer, resolve_model
 
     torch.manual_seed(seed)
     labels = labels or LabelSpace(("0", "1"), ("negative", "positive"))
@@ -112,7 +112,7 @@ def tiny_bert(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_tiny_bert(tmp_path_factory, data_dir) -> Path:
     """The 2-layer BERT fine-tuned briefly on a real SST-2 slice: clearly better than chance (about 0.7-0.8)."""
-    from compress.finetune import FinetuneConfig, finetune
+    from compress.stages.finetune import FinetuneConfig, finetune
 
     base = built_once(tmp_path_factory, "tiny_base", lambda d: cut_bert(d, layers=2))
 
@@ -126,7 +126,7 @@ def trained_tiny_bert(tmp_path_factory, data_dir) -> Path:
 @pytest.fixture(scope="session")
 def trained_tiny_onnx(trained_tiny_bert, tmp_path_factory) -> Path:
     """The trained tiny BERT exported to ONNX."""
-    from compress.export import ExportConfig, export
+    from compress.stages.export import ExportConfig, export
 
     def build(directory: Path) -> None:
         export(ExportConfig(model=str(trained_tiny_bert), max_eval_examples=16), directory / "onnx")

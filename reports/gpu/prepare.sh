@@ -16,7 +16,7 @@ rm -rf "$OUT" && mkdir -p "$OUT/models" "$OUT/wheels"
 for pair in "teacher=$1" "winner=$2"; do
   python - "${pair#*=}" "$OUT/models/${pair%%=*}" <<'PY'
 import sys, torch
-from compress.models import load_classifier, load_tokenizer
+from compress.core.models import load_classifier, load_tokenizer
 model = load_classifier(sys.argv[1]).to(torch.float16)
 model.save_pretrained(sys.argv[2], safe_serialization=True)
 load_tokenizer(sys.argv[1]).save_pretrained(sys.argv[2])

@@ -59,7 +59,7 @@ specs=()
 for model in "${variants[@]}"; do for p in $precisions; do specs+=("$model@$p"); done; done
 names=()
 for model in "${variants[@]}"; do for p in $precisions; do names+=("$(basename "$model")-$p"); done; done
-$PY -m compress.cli bench "${specs[@]}" --names "${names[@]}" --device "$device" --data sst2 --roles test \
+$PY -m compress bench "${specs[@]}" --names "${names[@]}" --device "$device" --data sst2 --roles test \
   --perturbations none "${sizes[@]}" -o "$OUT/bench-$device.json" 2>&1 | tee "$OUT/bench-$device.txt"
-$PY -m compress.cli report "$OUT/bench-$device.json" -o "$OUT/report" > /dev/null
+$PY -m compress report "$OUT/bench-$device.json" -o "$OUT/report" > /dev/null
 echo "run_gpu_checks: done on $device; record $OUT/bench-$device.json, report $OUT/report" | tee -a "$OUT/bench-$device.txt"

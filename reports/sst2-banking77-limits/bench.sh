@@ -5,7 +5,7 @@
 set -euo pipefail
 teacher=$1 winner=$2 budget=$3 prefix=$4
 for run in 1 2 3; do
-  compress bench "$teacher" "$winner" --names teacher winner --roles validation test --budget "$budget" --threads 2 \
+  compress bench "$teacher" "$winner" --names teacher winner --roles validation test --max-accuracy-drop "$budget" --threads 2 \
     --batch-sizes 1 --lengths 128 --real-batch-sizes 32 --bucket --perturbations none --no-memory --ort-spinning \
     -o "$prefix-bench-run$run.json"
 done

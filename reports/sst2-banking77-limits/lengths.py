@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 
-from compress.data import load_split
-from compress.models import load_tokenizer
+from compress.core.data import load_split
+from compress.core.models import load_tokenizer
 
 
 def main(model: str, sources: list[str]) -> None:

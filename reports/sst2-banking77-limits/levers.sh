@@ -23,6 +23,6 @@ THREADS=2 distill student2-e1-a3-rel1-hid1 --epochs 1 --augment 3 --relation-wei
 # Accuracy only: one untimed-grade latency pass, so the record's latency figures are not measurements.
 compress bench "$teacher" "$baseline" "$out"/student2-{e3-a3,rel1,hid1,e1-a3-rel1-hid1} \
   --names teacher student2 student2-e3-a3 student2-rel1 student2-hid1 student2-e1-a3-rel1-hid1 \
-  --roles validation test --budget 1.0 --threads 2 \
+  --roles validation test --max-accuracy-drop 1.0 --threads 2 \
   --batch-sizes 1 --lengths 32 --real-batch-sizes 1 --real-examples 1 --warmup 0 --min-runs 1 --real-min-runs 1 \
   --min-time 0 --workload-seconds 0 --perturbations none --no-memory -o reports/sst2-banking77-limits/sst2-whole-levers.json

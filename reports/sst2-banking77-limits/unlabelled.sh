@@ -21,6 +21,6 @@ wait
 # Accuracy only: one untimed-grade latency pass, so the record's latency figures are not measurements.
 compress bench "$teacher" "$baseline" "$out"/student2-e3-a3{,-seed43,-unlabelled} \
   --names teacher student2 student2-e3-a3 student2-e3-a3-seed43 student2-e3-a3-unlabelled \
-  --roles validation test --budget 1.0 --threads 2 \
+  --roles validation test --max-accuracy-drop 1.0 --threads 2 \
   --batch-sizes 1 --lengths 32 --real-batch-sizes 1 --real-examples 1 --warmup 0 --min-runs 1 --real-min-runs 1 \
   --min-time 0 --workload-seconds 0 --perturbations none --no-memory -o reports/sst2-banking77-limits/sst2-whole-unlabelled.json

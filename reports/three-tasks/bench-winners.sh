@@ -12,7 +12,7 @@ for task in "$@"; do
   case $task in sst2) budget=1.0 ;; *) budget=1.5 ;; esac
   for run in 1 2 3; do
     compress bench artifacts/roles/$task-teacher artifacts/roles/$task-winner --names teacher winner \
-      --roles validation test --budget $budget --threads 2 --batch-sizes 1 --lengths 128 --real-batch-sizes 32 \
+      --roles validation test --max-accuracy-drop $budget --threads 2 --batch-sizes 1 --lengths 128 --real-batch-sizes 32 \
       --bucket --perturbations none --no-memory --ort-spinning -o reports/three-tasks/$task-bench-run$run.json
   done
   python -m eval.repeats reports/three-tasks/$task-bench-run{1,2,3}.json > reports/three-tasks/$task-bench-summary.md

@@ -1,4 +1,4 @@
-"""compress.anatomy: a model's layers found and checked, layers kept or removed, a head masked."""
+"""compress.core.anatomy: a model's layers found and checked, layers kept or removed, a head masked."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from compress.anatomy import (
+from compress.core.anatomy import (
     encoder_layers,
     ffn_widths,
     head_counts,
@@ -18,9 +18,9 @@ from compress.anatomy import (
     prune_heads,
     pruned_heads,
 )
-from compress.data import load_split
-from compress.errors import CompressError
-from compress.models import LoadSettings, load_classifier, load_fine_tuned, load_tokenizer
+from compress.core.data import load_split
+from compress.core.errors import CompressError
+from compress.core.models import LoadSettings, load_classifier, load_fine_tuned, load_tokenizer
 from tests.conftest import cut_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

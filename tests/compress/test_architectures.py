@@ -15,17 +15,17 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from compress.anatomy import head_counts, input_names
-from compress.cli import main
-from compress.data import load_split
-from compress.distill import DistillConfig, distill
-from compress.errors import CompressError
-from compress.export import ExportConfig, export
-from compress.finetune import FinetuneConfig, finetune
-from compress.models import load_classifier, load_tokenizer
-from compress.prune import PruneConfig, prune
-from compress.quantize import QuantizeConfig, quantize
-from compress.search import SearchConfig, search
+from compress.core.anatomy import head_counts, input_names
+from compress.core.data import load_split
+from compress.core.errors import CompressError
+from compress.core.models import load_classifier, load_tokenizer
+from compress.engine.cli import main
+from compress.engine.search import SearchConfig, search
+from compress.stages.distill import DistillConfig, distill
+from compress.stages.export import ExportConfig, export
+from compress.stages.finetune import FinetuneConfig, finetune
+from compress.stages.prune import PruneConfig, prune
+from compress.stages.quantize import QuantizeConfig, quantize
 from eval.bench import BenchConfig, bench
 from tests.architectures import ARCHITECTURES, SIZE, tiny_classifier
 
@@ -199,7 +199,8 @@ def test_a_search_runs_unattended_on_the_architecture(teacher, tmp_path):
     summary = search(SearchConfig(model=str(path), workdir=str(tmp_path / "work"), report=str(tmp_path / "report"),
                                   student_layers=[1], prune_ratios=[0.5], hidden_fractions=[0.5], distill_epochs=1,
                                   recovery_epochs=[0.5], embedding_bits=[8],
-                                  max_accuracy_drop=100, scorecard=False, memory=False, threads=1, min_train_steps=0, small_data=0,
+                                  max_accuracy_drop=100, scorecard=False, memory=False, threads=1, min_train_steps=0,
+                                  small_data=0,
                                   ort_spinning=False, screen_seconds=0.05, final_seconds=0.05, final_min_runs=3,
                                   max_train_examples=240,
                                   max_eval_examples=48),

@@ -1,4 +1,4 @@
-"""compress.artifacts: output directories appear whole or not at all, content hashes, manifests."""
+"""compress.core.artifacts: output directories appear whole or not at all, content hashes, manifests."""
 
 import hashlib
 import json
@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from compress.artifacts import MANIFEST, atomic_output_dir, hash_path, read_manifest, write_manifest
-from compress.errors import CompressError
+from compress.core.artifacts import MANIFEST, atomic_output_dir, hash_path, read_manifest, write_manifest
+from compress.core.errors import CompressError
 
 
 def leftovers(parent):
@@ -77,7 +77,7 @@ def test_failed_overwrite_keeps_the_old_directory(tmp_path):
 
 WRITER = """
 import sys, time
-from compress.artifacts import atomic_output_dir
+from compress.core.artifacts import atomic_output_dir
 with atomic_output_dir(sys.argv[1]) as tmp:
     (tmp / "half-written").write_text("x")
     print("writing", flush=True)

@@ -4,10 +4,17 @@ for them."""
 import numpy as np
 import pytest
 
-from compress.augment import AugmentConfig, augment_for, augmented, teacher_labelled, with_unlabelled, word_vocabulary
-from compress.data import Columns, LabelledText
-from compress.errors import CompressError
-from compress.models import load_tokenizer
+from compress.core.augment import (
+    AugmentConfig,
+    augment_for,
+    augmented,
+    teacher_labelled,
+    with_unlabelled,
+    word_vocabulary,
+)
+from compress.core.data import Columns, LabelledText
+from compress.core.errors import CompressError
+from compress.core.models import load_tokenizer
 
 
 def test_augmentation_adds_n_copies_per_row_deterministically(tiny_bert):

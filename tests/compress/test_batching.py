@@ -1,14 +1,14 @@
-"""compress.batching: length-grouped batch order, padding in numpy, and tokenisation."""
+"""compress.core.batching: length-grouped batch order, padding in numpy, and tokenisation."""
 
 import random
 
 import numpy as np
 import pytest
 
-from compress.batching import Features, LengthGroupedBatches, featurize, pad_batch
-from compress.batching import batches as padded_batches
-from compress.data import LabelledText, LabelSpace
-from compress.models import load_tokenizer
+from compress.core.batching import Features, LengthGroupedBatches, featurize, pad_batch
+from compress.core.batching import batches as padded_batches
+from compress.core.data import LabelledText, LabelSpace
+from compress.core.models import load_tokenizer
 
 SENTIMENT = LabelSpace(("0", "1"), ("negative", "positive"))
 

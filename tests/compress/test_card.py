@@ -1,4 +1,4 @@
-"""compress.card: every stage's output directory carries a model card with Hugging Face metadata (lineage, scores,
+"""compress.core.card: every stage's output directory carries a model card with Hugging Face metadata (lineage, scores,
 base model and licence carried forward), and the directory still loads as before."""
 
 import json
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from huggingface_hub import ModelCard
 
-from compress.card import CARD, card_text, front_matter
-from compress.quantize import QuantizeConfig, quantize
-from compress.serving import load
+from compress.core.card import CARD, card_text, front_matter
+from compress.core.serving import load
+from compress.stages.quantize import QuantizeConfig, quantize
 
 
 def card(directory):
@@ -87,8 +87,8 @@ def test_a_carded_checkpoint_loads_in_plain_transformers(trained_tiny_bert, kind
 
 
 def test_the_bundled_model_is_named_by_its_hub_id_with_its_licence(trained_tiny_bert, tmp_path):
-    from compress.models import default_model_path
-    from compress.paths import portable_path
+    from compress.core.models import default_model_path
+    from compress.core.paths import portable_path
 
     manifest = made_from(trained_tiny_bert, portable_path(default_model_path()), tmp_path / "child")
     meta = front_matter_of(card_text(tmp_path / "child", manifest, "child"))

@@ -1,4 +1,5 @@
-"""compress.cli: help for every command, one-line errors with exit 2, Ctrl-C with exit 130, never a partial output."""
+"""The command line: help for every command, one-line errors with exit 2, Ctrl-C with exit 130, never a partial
+output."""
 
 import json
 import os
@@ -9,11 +10,11 @@ import textwrap
 
 import pytest
 
-from compress.cli import COMMANDS, build_parser, main
-from compress.stages import STAGES
+from compress.engine.cli import build_parser, main
+from compress.engine.commands import commands
 from tests.conftest import cli
 
-ALL_COMMANDS = sorted([*STAGES, *COMMANDS])
+ALL_COMMANDS = sorted(commands())
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -230,7 +231,7 @@ def test_every_command_takes_quiet(command):
 
 
 def test_quiet_prints_the_result_alone(tiny_bert, tmp_path, capsys):
-    from compress import progress
+    from compress.core import progress
 
     data = write_split_dir(tmp_path / "data")
     try:
@@ -248,7 +249,7 @@ def main_catching_interrupts(argv):
     try:
         return main(argv)
     except KeyboardInterrupt:
-        pytest.fail("KeyboardInterrupt escaped compress.cli.main")
+        pytest.fail("KeyboardInterrupt escaped compress.engine.cli.main")
 
 
 def assert_interrupted(capsys, tmp_path):
@@ -260,7 +261,7 @@ def test_ctrl_c_during_training_exits_130_without_output(tiny_bert, tmp_path, ca
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("compress.finetune.train", interrupted)
+    monkeypatch.setattr("compress.stages.finetune.train", interrupted)
     data = write_split_dir(tmp_path / "data")
     assert main_catching_interrupts(finetune_args(tiny_bert, data, tmp_path / "out")) == 130
     assert_interrupted(capsys, tmp_path)
@@ -269,7 +270,7 @@ def test_ctrl_c_during_training_exits_130_without_output(tiny_bert, tmp_path, ca
 def test_ctrl_c_while_writing_the_output_removes_the_partial_directory(tiny_bert, tmp_path, capsys, monkeypatch):
     from transformers import PreTrainedTokenizerBase
 
-    from compress.training import TrainResult
+    from compress.core.training import TrainResult
 
     written = []
 
@@ -277,7 +278,7 @@ def test_ctrl_c_while_writing_the_output_removes_the_partial_directory(tiny_bert
         written.extend(os.listdir(directory))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("compress.finetune.train", lambda *args, **kwargs: TrainResult())
+    monkeypatch.setattr("compress.stages.finetune.train", lambda *args, **kwargs: TrainResult())
     monkeypatch.setattr(PreTrainedTokenizerBase, "save_pretrained", interrupted_save)
     data = write_split_dir(tmp_path / "data")
     assert main_catching_interrupts(finetune_args(tiny_bert, data, tmp_path / "out")) == 130

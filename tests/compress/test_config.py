@@ -1,4 +1,4 @@
-"""compress.config: one dataclass drives --help, CLI parsing, recipe validation and the range of every number."""
+"""compress.core.config: one dataclass drives --help, CLI parsing, recipe validation and the range of every number."""
 
 import argparse
 import dataclasses
@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from compress.config import Interval, Settings, add_arguments, from_args, from_mapping, option, to_dict
-from compress.errors import CompressError
-from compress.finetune import FinetuneConfig
+from compress.core.config import Interval, Settings, add_arguments, from_args, from_mapping, option, to_dict
+from compress.core.errors import CompressError
+from compress.stages.finetune import FinetuneConfig
 
 
 @dataclass
@@ -178,12 +178,12 @@ def test_the_command_line_refuses_a_value_outside_its_range_in_one_line():
 
 
 def settings_classes():
-    from compress.distill import DistillConfig
-    from compress.export import ExportConfig
-    from compress.prune import PruneConfig
-    from compress.quantize import QuantizeConfig
-    from compress.search import SearchConfig
-    from compress.sensitivity import AnalyzeConfig
+    from compress.engine.search import SearchConfig
+    from compress.stages.analyze import AnalyzeConfig
+    from compress.stages.distill import DistillConfig
+    from compress.stages.export import ExportConfig
+    from compress.stages.prune import PruneConfig
+    from compress.stages.quantize import QuantizeConfig
     from eval.bench import BenchConfig
     from eval.check import Tolerances
 
@@ -233,8 +233,8 @@ def test_a_field_a_stage_does_not_use_is_not_offered_and_is_refused_everywhere()
 
 
 def test_every_stage_refuses_the_shared_fields_it_ignores():
-    from compress.prune import PruneConfig
-    from compress.quantize import QuantizeConfig
+    from compress.stages.prune import PruneConfig
+    from compress.stages.quantize import QuantizeConfig
     from eval.bench import BenchConfig
 
     for cls, key in ((PruneConfig, "epochs"), (QuantizeConfig, "max_train_examples"),
@@ -244,9 +244,9 @@ def test_every_stage_refuses_the_shared_fields_it_ignores():
 
 
 def test_distillation_weights_are_declared_once_for_distil_and_prune():
-    from compress.distill import DistillConfig
-    from compress.losses import LossWeights
-    from compress.prune import PruneConfig
+    from compress.core.losses import LossWeights
+    from compress.stages.distill import DistillConfig
+    from compress.stages.prune import PruneConfig
 
     shared = {f.name: f for f in dataclasses.fields(LossWeights)}
     for cls in (DistillConfig, PruneConfig):

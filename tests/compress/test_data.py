@@ -1,12 +1,12 @@
-"""compress.data: every reader, column and label handling, the named dataset, and clear errors on bad input."""
+"""compress.core.data: every reader, column and label handling, the named dataset, and clear errors on bad input."""
 
 import json
 import os
 
 import pytest
 
-from compress.data import Columns, LabelledText, LabelSpace, load_split
-from compress.errors import CompressError
+from compress.core.data import Columns, LabelledText, LabelSpace, load_split
+from compress.core.errors import CompressError
 
 
 def write(path, text):

@@ -12,14 +12,21 @@ import numpy as np
 import pytest
 import torch
 
-from compress.batching import featurize
-from compress.cli import main
-from compress.data import LabelledText, LabelSpace, load_split, read_texts
-from compress.distill import DistillConfig, build_student, choose_layer_ids, default_layer_ids, distill
-from compress.errors import CompressError
-from compress.inference import loader, model_inputs, predict_logits
-from compress.losses import DistillLoss, attention_kl, hidden_state_mse, relation_kl, self_relations, soft_target_kl
-from compress.models import load_classifier, load_tokenizer
+from compress.core.batching import featurize
+from compress.core.data import LabelledText, LabelSpace, load_split, read_texts
+from compress.core.errors import CompressError
+from compress.core.inference import loader, model_inputs, predict_logits
+from compress.core.losses import (
+    DistillLoss,
+    attention_kl,
+    hidden_state_mse,
+    relation_kl,
+    self_relations,
+    soft_target_kl,
+)
+from compress.core.models import load_classifier, load_tokenizer
+from compress.engine.cli import main
+from compress.stages.distill import DistillConfig, build_student, choose_layer_ids, default_layer_ids, distill
 from tests.conftest import cut_bert
 
 WEIGHTS = {"ce": 0.3, "kd": 0.7, "hidden": 0.2, "attention": 0.5, "relation": 0.4}
@@ -262,7 +269,7 @@ def test_distill_with_every_term_and_augmentation(trained_tiny_bert, tmp_path):
 
 def test_unlabelled_rows_are_trained_on_the_teacher_s_predictions(trained_tiny_bert, data_dir, tmp_path,
                                                                    monkeypatch):
-    import compress.distill as stage
+    import compress.stages.distill as stage
 
     test_role = load_split("sst2", "dev")
     unlabelled = tmp_path / "unlabelled.tsv"

@@ -29,7 +29,7 @@ def test_finetune_under_torchrun_with_two_processes_writes_one_output(tmp_path, 
 
     model = cut_bert(tmp_path / "base", layers=2)
     out = tmp_path / "out"
-    command = torchrun(2, "-m", "compress.cli", "finetune", "--model", str(model), "--data", "sst2",
+    command = torchrun(2, "-m", "compress.engine.cli", "finetune", "--model", str(model), "--data", "sst2",
                        "--max-train-examples", "256", "--max-eval-examples", "64", "--max-steps", "4",
                        "--batch-size", "8", "--max-length", "32", "-o", str(out))
     run = subprocess.run(command, cwd=tmp_path, env=environment(data_dir), capture_output=True, text=True, timeout=240)

@@ -1,4 +1,4 @@
-"""compress.export: the ONNX graph matches PyTorch on real SST-2 text, has dynamic axes, loads in optimum,
+"""compress.stages.export: the ONNX graph matches PyTorch on real SST-2 text, has dynamic axes, loads in optimum,
 fuses when optimized, converts to float16, and bad input or broken parity writes nothing."""
 
 import json
@@ -12,12 +12,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from compress.anatomy import prune_heads
-from compress.cli import main
-from compress.data import load_split
-from compress.errors import CompressError
-from compress.export import ExportConfig, export
-from compress.models import load_classifier, load_tokenizer
+from compress.core.anatomy import prune_heads
+from compress.core.data import load_split
+from compress.core.errors import CompressError
+from compress.core.models import load_classifier, load_tokenizer
+from compress.engine.cli import main
+from compress.stages.export import ExportConfig, export
 from eval.served import default_session_operators
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,4 +1,4 @@
-"""compress.finetune: a short real fine-tune learns, and its output directory is complete and reloadable."""
+"""compress.stages.finetune: a short real fine-tune learns, and its output directory is complete and reloadable."""
 
 import json
 import os
@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from compress.artifacts import hash_path
-from compress.batching import featurize
-from compress.data import DataConfig
-from compress.finetune import FinetuneConfig, finetune
-from compress.inference import evaluate, predict_logits
-from compress.roles import load_roles
+from compress.core.artifacts import hash_path
+from compress.core.batching import featurize
+from compress.core.data import DataConfig
+from compress.core.inference import evaluate, predict_logits
+from compress.core.roles import load_roles
+from compress.stages.finetune import FinetuneConfig, finetune
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -100,10 +100,10 @@ def test_finetune_on_a_data_file_records_the_file_hash(tiny_bert, tmp_path):
 
 
 def test_finetune_refuses_an_existing_output_before_any_work(tiny_bert, tmp_path, monkeypatch):
-    from compress.errors import CompressError
+    from compress.core.errors import CompressError
 
     (tmp_path / "out").mkdir()
-    monkeypatch.setattr("compress.finetune.load_roles", lambda *a: pytest.fail("data was loaded"))
+    monkeypatch.setattr("compress.stages.finetune.load_roles", lambda *a: pytest.fail("data was loaded"))
     with pytest.raises(CompressError, match="already exists"):
         finetune(FinetuneConfig(model=str(tiny_bert)), tmp_path / "out")
 

@@ -1,4 +1,4 @@
-"""compress.inference: tensors for PyTorch, prediction in row order, and the shared metric on the argmax."""
+"""compress.core.inference: tensors for PyTorch, prediction in row order, and the shared metric on the argmax."""
 
 import os
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from compress.batching import Features, featurize
-from compress.data import LabelSpace, load_split
-from compress.inference import Collator, evaluate, predict_logits
-from compress.models import load_classifier, load_tokenizer
+from compress.core.batching import Features, featurize
+from compress.core.data import LabelSpace, load_split
+from compress.core.inference import Collator, evaluate, predict_logits
+from compress.core.models import load_classifier, load_tokenizer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -1,11 +1,11 @@
-"""compress.metrics: every budget metric agrees with scikit-learn's independent implementation."""
+"""compress.core.metrics: every budget metric agrees with scikit-learn's independent implementation."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from compress.errors import CompressError
-from compress.metrics import Metric, classification_metrics
+from compress.core.errors import CompressError
+from compress.core.metrics import Metric, classification_metrics
 
 
 @pytest.fixture(params=[2, 3, 6])

@@ -1,4 +1,4 @@
-"""compress.models: resolving checkpoints safely and loading classifiers with the task's labels."""
+"""compress.core.models: resolving checkpoints safely and loading classifiers with the task's labels."""
 
 import os
 import shutil
@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
-from compress.data import LabelSpace
-from compress.errors import CompressError
-from compress.models import (
+from compress.core.data import LabelSpace
+from compress.core.errors import CompressError
+from compress.core.models import (
     default_model_path,
     load_classifier,
     load_tokenizer,
@@ -66,7 +66,7 @@ def test_an_uncached_hub_model_or_revision_is_one_error_line(hub_cache, name, re
 
 
 def test_every_command_that_takes_a_model_takes_a_hub_id_and_revision(hub_cache, tmp_path, capsys):
-    from compress.cli import main
+    from compress.engine.cli import main
 
     out = tmp_path / "analysis"
     assert main(["analyze", "--model", "org/tiny", "--revision", "main", "--max-eval-examples", "16",

@@ -1,12 +1,12 @@
-"""compress.plan: the search's plan from the data size, the depth and the training speed, and the budget at which
+"""compress.engine.plan: the search's plan from the data size, the depth and the training speed, and the budget at which
 each family becomes reachable."""
 
 import json
 
 import pytest
 
-from compress.plan import lines, recorded_speed, steps
-from compress.search import SearchConfig, student_budget
+from compress.engine.plan import lines, recorded_speed, steps
+from compress.engine.search import SearchConfig, student_budget
 
 
 def config(**kwargs):

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from compress.cli import main
+from compress.engine.cli import main
 from tests.conftest import cli
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from compress import progress
+from compress.core import progress
 
 
 class Terminal(io.StringIO):

@@ -16,18 +16,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compress.anatomy import keep_layers, prune_heads, prune_neurons
-from compress.batching import featurize
-from compress.cli import main
-from compress.data import LabelSpace, load_split
-from compress.errors import CompressError
-from compress.export import ExportConfig, export
-from compress.importance import importance
-from compress.inference import loader, model_inputs
-from compress.losses import DistillLoss
-from compress.models import load_classifier, load_tokenizer
-from compress.prune import PruneConfig, Schedule, prune, structure
-from compress.quantize import QuantizeConfig, quantize
+from compress.core.anatomy import keep_layers, prune_heads, prune_neurons
+from compress.core.batching import featurize
+from compress.core.data import LabelSpace, load_split
+from compress.core.errors import CompressError
+from compress.core.importance import importance
+from compress.core.inference import loader, model_inputs
+from compress.core.losses import DistillLoss
+from compress.core.models import load_classifier, load_tokenizer
+from compress.engine.cli import main
+from compress.stages.export import ExportConfig, export
+from compress.stages.prune import PruneConfig, Schedule, prune, structure
+from compress.stages.quantize import QuantizeConfig, quantize
 from tests.conftest import cut_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,4 +1,4 @@
-"""compress.quantize: int8 graphs quantize exactly the targeted nodes, static calibration works with every
+"""compress.stages.quantize: int8 graphs quantize exactly the targeted nodes, static calibration works with every
 method, the accuracy guard keeps harmful nodes in float32 or refuses, and bad input writes nothing."""
 
 import json
@@ -10,15 +10,15 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from compress.batching import featurize
-from compress.cli import main
-from compress.data import LabelSpace, load_split
-from compress.errors import CompressError
-from compress.export import ExportConfig, export
-from compress.finetune import FinetuneConfig, finetune
-from compress.models import load_tokenizer
-from compress.onnx_model import onnx_logits, session
-from compress.quantize import QuantizeConfig, quantize
+from compress.core.batching import featurize
+from compress.core.data import LabelSpace, load_split
+from compress.core.errors import CompressError
+from compress.core.models import load_tokenizer
+from compress.core.onnx_model import onnx_logits, session
+from compress.engine.cli import main
+from compress.stages.export import ExportConfig, export
+from compress.stages.finetune import FinetuneConfig, finetune
+from compress.stages.quantize import QuantizeConfig, quantize
 from tests.conftest import cut_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

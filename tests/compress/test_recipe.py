@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from compress.errors import CompressError
-from compress.recipe import load_recipe, run_recipe
+from compress.core.errors import CompressError
+from compress.engine.recipe import load_recipe, run_recipe
 from tests.conftest import cli
 
 
@@ -56,12 +56,12 @@ def test_unchanged_rerun_runs_nothing_and_a_changed_setting_reruns_that_stage_an
 
 
 def test_an_interrupted_run_resumes_at_the_stage_that_was_cut_off(tmp_path, tiny_bert, monkeypatch):
-    import compress.export
+    import compress.stages.export
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(compress.export, "export", interrupted)
+    monkeypatch.setattr(compress.stages.export, "export", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_recipe(pipeline(tmp_path, tiny_bert), log=lambda _: None)
     monkeypatch.undo()
@@ -133,8 +133,8 @@ def test_kill_9_in_the_middle_of_a_stage_leaves_no_output_for_it_and_the_rerun_r
 
 
 def test_editing_the_unlabelled_text_invalidates_the_cached_stage(tmp_path):
-    from compress.distill import DistillConfig
-    from compress.recipe import PlannedStage, stage_key
+    from compress.engine.recipe import PlannedStage, stage_key
+    from compress.stages.distill import DistillConfig
 
     text = tmp_path / "text.tsv"
     text.write_text("sentence\na warm film\n")
@@ -147,3 +147,53 @@ def test_editing_the_unlabelled_text_invalidates_the_cached_stage(tmp_path):
     assert key(unlabelled=[str(text)]) == first
     text.write_text("sentence\na cold film\n")
     assert key(unlabelled=[str(text)]) != first
+
+
+def test_a_recipe_runs_a_search_and_labels_a_file_with_its_winner(tmp_path, trained_tiny_bert, monkeypatch):
+    """search and predict are stages like the others: the search gets its input model, its output directory and
+    the run's log; predict writes its file inside its stage directory. The search itself is replaced here by one
+    that copies its input (tests/compress/test_search*.py run the real one)."""
+    import dataclasses
+    import shutil
+
+    from compress.core.registry import COMMANDS
+    from compress.engine.commands import commands
+
+    seen = {}
+
+    def search(config, output_dir, overwrite=False, dry_run=False, log=print):
+        seen.update(model=config.model, budget=config.max_accuracy_drop, logged=log)
+        log("searching")
+        shutil.copytree(config.model, output_dir)
+        return {"winner": {"name": "copy"}}
+
+    monkeypatch.setitem(COMMANDS, "search", dataclasses.replace(commands()["search"], run=search))
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('{"text": "a gripping, funny film"}\n{"text": "dull and far too long"}\n')
+    recipe = write(tmp_path, f"""\
+        workdir: {tmp_path / 'work'}
+        model: {trained_tiny_bert}
+        stages:
+          - stage: search
+            max_accuracy_drop: 1.5
+          - stage: predict
+            data: {texts}
+        """)
+    logs = []
+    result = run_recipe(recipe, log=logs.append)
+    assert result["ran"] == ["search", "predict"] and "searching" in logs
+    assert seen["model"] == str(trained_tiny_bert) and seen["budget"] == 1.5
+    rows = [json.loads(line) for line in (tmp_path / result["outputs"]["predict"] / "predictions.jsonl").open()]
+    assert [r["row"] for r in rows] == [0, 1] and {r["label_name"] for r in rows} <= {"negative", "positive"}
+
+
+def test_a_search_needs_a_checkpoint_and_bench_a_model_before_it(tmp_path, tiny_bert):
+    recipe = write(tmp_path, f"""\
+        model: {tiny_bert}
+        stages:
+          - stage: export
+          - stage: search
+            input: export
+        """)
+    with pytest.raises(CompressError, match="search needs a Hugging Face checkpoint as input"):
+        load_recipe(recipe)

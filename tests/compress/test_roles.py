@@ -1,13 +1,13 @@
-"""compress.roles: train / validation / test resolved for every data layout, disjoint, seeded, inherited."""
+"""compress.core.roles: train / validation / test resolved for every data layout, disjoint, seeded, inherited."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from compress.data import DataConfig
-from compress.errors import CompressError
-from compress.roles import carve, load_roles, resolve_data
+from compress.core.data import DataConfig
+from compress.core.errors import CompressError
+from compress.core.roles import carve, load_roles, resolve_data
 
 
 def write(path: Path, rows: list[tuple[str, str]], header: str = "sentence\tlabel") -> Path:
@@ -81,7 +81,7 @@ def test_the_carve_is_stratified_capped_seeded_and_the_same_in_every_call(tmp_pa
 
 
 def test_carve_keeps_a_class_with_two_rows_in_both_parts():
-    from compress.data import LabelledText
+    from compress.core.data import LabelledText
 
     data = LabelledText([str(i) for i in range(42)], None, ["big"] * 40 + ["rare"] * 2, ids=[str(i) for i in range(42)])
     rest, carved = carve(data, 0.1, 2000, seed=0)
@@ -90,7 +90,7 @@ def test_carve_keeps_a_class_with_two_rows_in_both_parts():
 
 def phrase_data():
     """Ten sentences of four words, each with its two-word phrases and one word, like SST-2's train."""
-    from compress.data import LabelledText
+    from compress.core.data import LabelledText
 
     texts, labels = [], []
     for i in range(10):
@@ -192,8 +192,8 @@ def test_sst2_roles_keep_the_dev_sentences_for_test_and_never_touch_them_for_val
 
 def test_a_stage_without_data_reads_what_its_input_model_was_trained_on(tiny_bert, tmp_path):
     """A sentence-pair model exported without --data: the parity check reads its pairs, not SST-2."""
-    from compress.export import ExportConfig, export
-    from compress.finetune import FinetuneConfig, finetune
+    from compress.stages.export import ExportConfig, export
+    from compress.stages.finetune import FinetuneConfig, finetune
 
     pairs = write(tmp_path / "pairs.tsv", [(f"a man {i}\ta person {i}", str(i % 2)) for i in range(60)],
                   header="sentence1\tsentence2\tlabel")

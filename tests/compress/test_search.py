@@ -6,18 +6,19 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from compress import candidates
-from compress import search as search_module
-from compress.candidates import Candidate, SearchState, best, pareto
-from compress.cli import main
-from compress.search import SearchConfig, search, student_budget
+from compress.engine import candidates
+from compress.engine import search as search_module
+from compress.engine.candidates import Candidate, SearchState, best, pareto
+from compress.engine.cli import main
+from compress.engine.search import SearchConfig, search, student_budget
 
 # Tiny and fast: no step minimum and no small-data augmentation, which would train the 160 rows for 2,000 steps,
 # no spinning, whose turns of at least 500 ms per variant and workload took most of a tiny search's time, and no
 # width pruning, which tests/compress/test_architectures.py searches on every architecture, and no memory probe (a
 # fresh process per variant; tests/compress/test_search_runs.py checks the search survives its failure).
 SMALL = dict(max_train_examples=160, max_eval_examples=48, screen_seconds=0.05, final_seconds=0.05, final_min_runs=3,
-             scorecard=False, memory=False, threads=1, min_train_steps=0, small_data=0, ort_spinning=False, hidden_fractions=[0.0])
+             scorecard=False, memory=False, threads=1, min_train_steps=0, small_data=0, ort_spinning=False,
+             hidden_fractions=[0.0])
 
 
 def quick(model, tmp_path, **kwargs) -> SearchConfig:

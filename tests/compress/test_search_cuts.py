@@ -4,10 +4,10 @@ spreads the end-to-end searches over the cores)."""
 
 import pytest
 
-from compress import candidates
-from compress.candidates import settings_for
-from compress.export import ExportConfig
-from compress.search import search
+from compress.engine import candidates
+from compress.engine.candidates import settings_for
+from compress.engine.search import search
+from compress.stages.export import ExportConfig
 from tests.compress.test_search import quick
 
 
@@ -37,7 +37,7 @@ class Finished(Exception):
 
 def test_with_no_student_inside_the_budget_the_input_model_and_the_closest_student_are_cut(trained_tiny_bert,
                                                                                             tmp_path, monkeypatch):
-    import compress.search
+    import compress.engine.search
 
     made, real_make = [], candidates.make
 
@@ -48,13 +48,13 @@ def test_with_no_student_inside_the_budget_the_input_model_and_the_closest_stude
     monkeypatch.setattr(candidates, "make", spy)
     # Every student misses: no candidate of theirs counts as inside. Which cuts are made is the question, so the
     # int8 variants of each model and the final run are left out.
-    monkeypatch.setattr(compress.search.candidates, "best", lambda *args, **kwargs: None)
-    monkeypatch.setattr(compress.search, "_post_training", lambda *args: [])
+    monkeypatch.setattr(compress.engine.search.candidates, "best", lambda *args, **kwargs: None)
+    monkeypatch.setattr(compress.engine.search, "_post_training", lambda *args: [])
 
     def stop(*args):
         raise Finished
 
-    monkeypatch.setattr(compress.search, "_final_bench", stop)
+    monkeypatch.setattr(compress.engine.search, "_final_bench", stop)
     logs = []
     with pytest.raises(Finished):
         search(quick(trained_tiny_bert, tmp_path, student_layers=[1], prune_ratios=[0.25], vocabulary=False,

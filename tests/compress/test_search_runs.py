@@ -3,10 +3,10 @@ stage, and a late measurement failure (a file of its own, so the test runner spr
 
 import json
 
-from compress import candidates
-from compress.candidates import settings_for
-from compress.prune import PruneConfig
-from compress.search import search
+from compress.engine import candidates
+from compress.engine.candidates import settings_for
+from compress.engine.search import search
+from compress.stages.prune import PruneConfig
 from tests.compress.test_search import quick
 
 
@@ -58,7 +58,7 @@ def test_a_late_measurement_failure_keeps_the_winner_and_marks_what_failed(train
                                                                            monkeypatch):
     import eval.memory
     import eval.profile
-    from compress.errors import CompressError
+    from compress.core.errors import CompressError
 
     def no_memory(*args, **kwargs):
         raise CompressError("memory probe failed: simulated")
@@ -69,7 +69,8 @@ def test_a_late_measurement_failure_keeps_the_winner_and_marks_what_failed(train
     monkeypatch.setattr(eval.memory, "measure_memory", no_memory)
     monkeypatch.setattr(eval.profile, "profile_on_text", no_profile)
     summary = search(quick(trained_tiny_bert, tmp_path, student_layers=[0], prune_ratios=[0], vocabulary=False,
-                           embedding_bits=[8], max_accuracy_drop=100, memory=True), tmp_path / "winner", log=lambda _: None)
+                           embedding_bits=[8], max_accuracy_drop=100, memory=True), tmp_path / "winner",
+                     log=lambda _: None)
     assert (tmp_path / "winner" / "model.onnx").is_file() and summary["output"] == str(tmp_path / "winner")
     assert summary["winner_profile_failed"] == "RuntimeError: profiler broke"
     record = json.loads((tmp_path / "work" / "final-bench.json").read_text())

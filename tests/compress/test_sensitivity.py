@@ -1,4 +1,4 @@
-"""Stage `analyze` (compress.sensitivity): the per-head and per-layer table, its own command and a recipe stage."""
+"""Stage `analyze` (compress.stages.analyze): the per-head and per-layer table, its own command and a recipe stage."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from compress.cli import main
+from compress.engine.cli import main
 from tests.conftest import cut_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

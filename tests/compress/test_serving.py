@@ -1,4 +1,4 @@
-"""compress.serving: PyTorch and ONNX model directories loaded for serving predict alike, pairs read as pairs."""
+"""compress.core.serving: PyTorch and ONNX model directories loaded for serving predict alike, pairs read as pairs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from compress.data import read_texts
-from compress.serving import load
+from compress.core.data import read_texts
+from compress.core.serving import load
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -40,7 +40,7 @@ def test_sentence_pairs_are_read_as_pairs(tiny_bert, tmp_path, data_dir):
 
 
 def test_a_directory_that_is_not_a_model_is_refused(tmp_path):
-    from compress.errors import CompressError
+    from compress.core.errors import CompressError
 
     with pytest.raises(CompressError, match="not found"):
         load(tmp_path / "missing")

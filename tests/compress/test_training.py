@@ -1,15 +1,15 @@
-"""compress.training: the shared loop: steps and epochs, the best epoch's weights kept."""
+"""compress.core.training: the shared loop: steps and epochs, the best epoch's weights kept."""
 
 import os
 
 import pytest
 import torch
 
-from compress.batching import featurize
-from compress.data import LabelSpace, load_split
-from compress.metrics import Metric
-from compress.models import load_classifier, load_tokenizer
-from compress.training import Limits, TrainConfig, cross_entropy_loss, limited, reachable, train
+from compress.core.batching import featurize
+from compress.core.data import LabelSpace, load_split
+from compress.core.metrics import Metric
+from compress.core.models import load_classifier, load_tokenizer
+from compress.core.training import Limits, TrainConfig, cross_entropy_loss, limited, reachable, train
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from compress.data import load_split
-from compress.errors import CompressError
-from compress.models import load_classifier, load_tokenizer
-from compress.vocabulary import kept_ids, shrink_vocabulary
+from compress.core.data import load_split
+from compress.core.errors import CompressError
+from compress.core.models import load_classifier, load_tokenizer
+from compress.core.vocabulary import kept_ids, shrink_vocabulary
 from tests.tiny_tokenizers import byte_level_bpe, unigram
 
 RARE = "Ça coûte 5€ — naïve zygomorphic ☃ 日本"

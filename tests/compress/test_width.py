@@ -1,4 +1,4 @@
-"""compress.width: hidden sizes in whole heads, what cannot be narrowed refused in one line, and a narrowed model
+"""compress.core.width: hidden sizes in whole heads, what cannot be narrowed refused in one line, and a narrowed model
 whose every residual reader and writer has the new width (every architecture end to end: test_architectures)."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import os
 import pytest
 import torch
 
-from compress.anatomy import head_counts, prunable_layers
-from compress.cli import main
-from compress.errors import CompressError
-from compress.importance import magnitude
-from compress.models import load_classifier, load_tokenizer
-from compress.width import check_width, hidden_sizes, narrow
+from compress.core.anatomy import head_counts, prunable_layers
+from compress.core.errors import CompressError
+from compress.core.importance import magnitude
+from compress.core.models import load_classifier, load_tokenizer
+from compress.core.width import check_width, hidden_sizes, narrow
+from compress.engine.cli import main
 from tests.architectures import tiny_classifier
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

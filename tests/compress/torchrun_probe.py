@@ -11,10 +11,10 @@ from pathlib import Path
 
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from compress.batching import featurize
-from compress.data import LabelSpace, load_split
-from compress.models import load_classifier, load_tokenizer
-from compress.training import TrainConfig, cross_entropy_loss, train
+from compress.core.batching import featurize
+from compress.core.data import LabelSpace, load_split
+from compress.core.models import load_classifier, load_tokenizer
+from compress.core.training import TrainConfig, cross_entropy_loss, train
 
 TRAIN_ROWS, EVAL_ROWS, STEPS, BATCH, PEAK, WARMUP = 64, 32, 8, 8, 1e-3, 0.25
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from compress.errors import CompressError
+from compress.core.errors import CompressError
 from eval import record
 from eval.bench import BenchConfig, bench, summary_table
 from eval.runners import VariantSpec, open_runner
@@ -19,7 +19,7 @@ FAST = dict(max_eval_examples=48, batch_sizes=[1, 4], lengths=[16], real_batch_s
 @pytest.fixture(scope="module")
 def ood_file(data_dir, tmp_path_factory) -> Path:
     """Thirty real SST-2 training phrases (short fragments, unlike dev's full sentences) as an extra set."""
-    from compress.data import load_split
+    from compress.core.data import load_split
 
     train = load_split("sst2", "train").sample(30, seed=1)
     path = tmp_path_factory.mktemp("ood") / "phrases.jsonl"
@@ -170,7 +170,7 @@ def cuda() -> bool:
 @pytest.mark.skipif(not cuda(), reason="no CUDA GPU")  # at collection, so a CPU machine builds no fixture for it
 def test_cuda_runners_agree_with_cpu(tmp_path, data_dir):
     """A tiny RoBERTa whose tokenizer is trained on SST-2 text: the GPU image has no bundled MiniLM to cut."""
-    from compress.finetune import FinetuneConfig, finetune
+    from compress.stages.finetune import FinetuneConfig, finetune
     from tests.architectures import tiny_classifier
 
     base = tiny_classifier("roberta", tmp_path / "base", {0: "negative", 1: "positive"})
@@ -237,8 +237,8 @@ def test_lineage_names_the_bundled_model_by_package_and_version_and_other_steps_
     import os
     import time
 
-    from compress.artifacts import write_manifest
-    from compress.models import default_model_path
+    from compress.core.artifacts import write_manifest
+    from compress.core.models import default_model_path
     from eval.bench import lineage
 
     monkeypatch.chdir(tmp_path)
@@ -255,7 +255,7 @@ def test_lineage_names_the_bundled_model_by_package_and_version_and_other_steps_
 def test_lineage_shows_the_settings_a_stage_reads_not_shared_ones_it_ignores(tmp_path):
     import time
 
-    from compress.artifacts import write_manifest
+    from compress.core.artifacts import write_manifest
     from eval.bench import lineage
 
     (tmp_path / "student").mkdir()

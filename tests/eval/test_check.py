@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from compress.cli import main
+from compress.engine.cli import main
 from eval.check import Tolerances, check, describe
 from eval.machine import cpu_kind
 from tests.eval.records import record

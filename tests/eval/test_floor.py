@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from compress.anatomy import prune_heads
-from compress.models import load_classifier
+from compress.core.anatomy import prune_heads
+from compress.core.models import load_classifier
 from eval.floor import compute_floor, floor_markdown, int8_rate, multiply_adds, torch_source
 from eval.profile import profile_markdown
 

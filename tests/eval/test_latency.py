@@ -6,20 +6,40 @@ import pytest
 from eval import latency
 
 
-class FakeRunner:
-    """Sleeps a fixed time per batch and records the order in which it was called."""
+class FakeClock:
+    """The harness's clock, advanced only by the runners and the pauses: timing tests that a busy machine cannot
+    slow down or speed up."""
 
-    def __init__(self, name, seconds, log):
-        self.name, self.seconds, self.log = name, seconds, log
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def pause(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(latency, "clock", fake)
+    monkeypatch.setattr(latency, "pause", fake.pause)
+    return fake
+
+
+class FakeRunner:
+    """Takes a fixed time per batch on the fake clock and records the order in which it was called."""
+
+    def __init__(self, name, seconds, log, clock):
+        self.name, self.seconds, self.log, self.clock = name, seconds, log, clock
 
     def prepare(self, batch):
         return batch
 
     def run(self, prepared):
-        import time
-
         self.log.append(self.name)
-        time.sleep(self.seconds)
+        self.clock.now += self.seconds
 
 
 def rows(lengths):
@@ -61,21 +81,21 @@ def test_real_lengths_pads_each_batch_to_its_longest_row_and_bucketing_sorts():
     assert w.sequences == bucketed.sequences == 4
 
 
-def test_measure_interleaves_variants_and_reports_the_faster_one_faster():
+def test_measure_interleaves_variants_and_reports_the_faster_one_faster(clock):
     log = []
-    slow, fast = FakeRunner("slow", 0.004, log), FakeRunner("fast", 0.001, log)
+    slow, fast = FakeRunner("slow", 0.004, log, clock), FakeRunner("fast", 0.001, log, clock)
     work = latency.fixed_shape(rows([4]), 1, 4, 0)
     settings = latency.LatencySettings(warmup=1, min_runs=4, max_runs=8, budget_s=0.05)
     out = latency.measure_pairs([(slow, work), (fast, work)], settings, progress=False)
     assert out[0]["runs"] >= 4 and out[1]["runs"] >= 4
-    assert out[0]["p50_ms"] > 2 * out[1]["p50_ms"]
+    assert out[0]["p50_ms"] == pytest.approx(4.0) and out[1]["p50_ms"] == pytest.approx(1.0)
     timed = log[2:]  # after one warm-up call each
     first_switch = timed.index("fast")
     assert "slow" in timed[first_switch:], "variants must alternate in rounds, not run one after the other"
 
 
-def test_measure_stops_at_max_runs():
-    runner = FakeRunner("a", 0.0, [])
+def test_measure_stops_at_max_runs(clock):
+    runner = FakeRunner("a", 0.001, [], clock)
     out = latency.measure_pairs([(runner, latency.fixed_shape(rows([2]), 1, 2, 0))],
                                 latency.LatencySettings(warmup=0, min_runs=5, max_runs=20, budget_s=100,
                                                         stable_tolerance=-1), progress=False)
@@ -92,52 +112,27 @@ def test_median_interval_brackets_the_median_and_narrows_with_more_samples():
     assert latency.median_interval([5.0]) == (5.0, 5.0)
 
 
-def test_measure_runs_on_while_a_noisy_median_is_uncertain_and_stops_when_a_steady_one_is_known():
+def test_measure_runs_on_while_a_noisy_median_is_uncertain_and_stops_when_a_steady_one_is_known(clock):
     work = latency.fixed_shape(rows([2]), 1, 2, 0)
     settings = latency.LatencySettings(warmup=0, min_runs=10, max_runs=300, budget_s=100, stable_tolerance=0.05)
-    steady = latency.measure_pairs([(FakeRunner("a", 0.002, []), work)], settings, progress=False)
+    steady = latency.measure_pairs([(FakeRunner("a", 0.002, [], clock), work)], settings, progress=False)
 
     class Bimodal(FakeRunner):
         """Fast and slow passes in turn: the median sits between two modes and is never pinned down."""
 
         def run(self, prepared):
-            import time
-
             self.log.append(None)
-            time.sleep(0.0005 if len(self.log) % 2 else 0.004)
+            self.clock.now += 0.0005 if len(self.log) % 2 else 0.004
 
-    noisy = latency.measure_pairs([(Bimodal("n", 0, []), work)], settings, progress=False)
+    noisy = latency.measure_pairs([(Bimodal("n", 0, [], clock), work)], settings, progress=False)
     assert steady[0]["runs"] < 60 and noisy[0]["runs"] == 300
     low, high = noisy[0]["p50_interval_ms"]
     assert low <= noisy[0]["p50_ms"] <= high
 
 
-class FakeClock:
-    """time.perf_counter for the harness, advanced only by the runners: timing tests that a busy machine cannot
-    slow down."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class ClockRunner(FakeRunner):
-    def __init__(self, name, seconds, log, clock):
-        super().__init__(name, seconds, log)
-        self.clock = clock
-
-    def run(self, prepared):
-        self.log.append(self.name)
-        self.clock.now += self.seconds
-
-
-def test_measure_keeps_timing_until_every_variant_has_its_minimum_seconds(monkeypatch):
-    clock = FakeClock()
-    monkeypatch.setattr(latency.time, "perf_counter", clock)
+def test_measure_keeps_timing_until_every_variant_has_its_minimum_seconds(clock):
     work = latency.fixed_shape(rows([2]), 1, 2, 0)
-    quick, slow = ClockRunner("quick", 0.001, [], clock), ClockRunner("slow", 0.002, [], clock)
+    quick, slow = FakeRunner("quick", 0.001, [], clock), FakeRunner("slow", 0.002, [], clock)
     # A stable median after 5 runs and a spent budget would stop at once without min_s.
     settings = latency.LatencySettings(warmup=0, min_runs=5, max_runs=1000, budget_s=0, stable_tolerance=1.0,
                                        min_s=0.15)
@@ -146,29 +141,26 @@ def test_measure_keeps_timing_until_every_variant_has_its_minimum_seconds(monkey
     assert out[0]["runs"] >= 150, "rounds are shared, so the quicker variant sets the stop"
 
 
-def test_settle_pause_follows_each_turn_and_is_not_timed():
-    import time
-
+def test_settle_pause_follows_each_turn_and_is_not_timed(clock):
     calls = []
 
     class Timed(FakeRunner):
         def run(self, prepared):
-            calls.append(time.perf_counter())
+            calls.append(self.clock())
             super().run(prepared)
 
-    a, b = Timed("a", 0.0, []), Timed("b", 0.0, [])
+    a, b = Timed("a", 0.001, [], clock), Timed("b", 0.001, [], clock)
     work = latency.fixed_shape(rows([2]), 1, 2, 0)
     settings = latency.LatencySettings(warmup=0, min_runs=5, max_runs=5, budget_s=0, settle_s=0.03)
     out = latency.measure_pairs([(a, work), (b, work)], settings, progress=False)
     gaps = [later - earlier for earlier, later in zip(calls, calls[1:])]
     assert sum(g >= 0.03 for g in gaps) >= 4, "a pause separates every turn from the next"
-    assert all(o["p50_ms"] < 10 for o in out), "the pause is outside the timed region"
+    assert all(o["p50_ms"] == pytest.approx(1.0) for o in out), "the pause is outside the timed region"
 
 
-def test_a_turn_goes_on_for_its_minimum_time_before_the_next_variant_runs(monkeypatch):
-    clock, log = FakeClock(), []
-    monkeypatch.setattr(latency.time, "perf_counter", clock)
-    a, b = ClockRunner("a", 0.002, log, clock), ClockRunner("b", 0.002, log, clock)
+def test_a_turn_goes_on_for_its_minimum_time_before_the_next_variant_runs(clock):
+    log = []
+    a, b = FakeRunner("a", 0.002, log, clock), FakeRunner("b", 0.002, log, clock)
     work = latency.fixed_shape(rows([2]), 1, 2, 0)
     settings = latency.LatencySettings(warmup=0, min_runs=5, max_runs=5, budget_s=0, min_turn_s=0.05)
     latency.measure_pairs([(a, work), (b, work)], settings, progress=False)
@@ -178,7 +170,7 @@ def test_a_turn_goes_on_for_its_minimum_time_before_the_next_variant_runs(monkey
     assert timed.count("a") == len(first_turn), "one turn reached max_runs for both"
 
 
-def test_garbage_collection_is_off_while_timing_and_restored_after():
+def test_garbage_collection_is_off_while_timing_and_restored_after(clock):
     import gc
 
     seen = []
@@ -186,9 +178,10 @@ def test_garbage_collection_is_off_while_timing_and_restored_after():
     class Probe(FakeRunner):
         def run(self, prepared):
             seen.append(gc.isenabled())
+            super().run(prepared)
 
     work = latency.fixed_shape(rows([2]), 1, 2, 0)
-    latency.measure_pairs([(Probe("a", 0.0, []), work)], latency.LatencySettings(warmup=0, min_runs=3, max_runs=3),
-                          progress=False)
+    latency.measure_pairs([(Probe("a", 0.001, [], clock), work)],
+                          latency.LatencySettings(warmup=0, min_runs=3, max_runs=3), progress=False)
     assert seen and not any(seen)
     assert gc.isenabled()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from compress.metrics import Metric
+from compress.core.metrics import Metric
 from eval.paired import paired_delta, verdict
 
 

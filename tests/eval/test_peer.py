@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from compress.errors import CompressError
+from compress.core.errors import CompressError
 from eval.bench import BenchConfig, bench
 from eval.peer import optimum_preset, peer_model
 

@@ -2,13 +2,13 @@
 
 import pytest
 
-from compress.data import load_split
+from compress.core.data import load_split
 from eval.profile import profile_markdown, profile_on_text
 
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tiny_bert, tmp_path_factory):
-    from compress.export import ExportConfig, export
+    from compress.stages.export import ExportConfig, export
 
     out = tmp_path_factory.mktemp("profile") / "onnx"
     export(ExportConfig(model=str(tiny_bert), max_eval_examples=8, parity_batch_sizes=[8]), out)

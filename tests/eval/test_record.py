@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from compress.errors import CompressError
+from compress.core.errors import CompressError
 from eval import record
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from compress.errors import CompressError
+from compress.core.errors import CompressError
 from eval.repeats import markdown, summarize
 from tests.eval.records import record
 

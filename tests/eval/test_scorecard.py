@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import entropy
 
-from compress.data import LabelledText
+from compress.core.data import LabelledText
 from eval import robustness
 from eval.calibration import calibration
 from eval.check import Tolerances, check

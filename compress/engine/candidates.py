@@ -1,0 +1,224 @@
+"""The search's candidates: each made through the recipe runner's cached stages, screened alone by the
+harness on the validation role, and ranked within an accuracy budget. The search (compress.engine.search) decides
+which to make; this module makes, measures and compares them. It sits at the top with the CLI: it uses eval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from compress.core.budget import within_budget
+from compress.core.config import accepted
+from compress.core.data import DataConfig
+from compress.core.errors import CompressError
+from compress.core.models import LoadSettings
+from compress.core.training import Limits, limited
+from compress.engine.commands import commands
+from compress.engine.recipe import PlannedStage, place, run_cached
+from compress.engine.search_config import SearchConfig
+from eval.latency import HEADLINE, HEADLINE_REAL
+
+# The final run's size as the plan assumes it: the front and the fastest within each budget came to 6-10
+# candidates in the recorded searches; 4 workloads (batch 1 and 32 at length 128, real lengths plain and bucketed).
+FINAL_VARIANTS = 8
+FINAL_WORKLOADS = 4
+MEMORY_SECONDS = 10.0
+
+@dataclass
+class Candidate:
+    """A model the search made and screened: its stage chain and its screening figures."""
+
+    name: str
+    path: str
+    kind: str                                  # "hf" or "onnx"
+    chain: list[str]
+    score: float | None = None                 # validation, in points of --metric
+    latency_ms: float | None = None            # screening p50 at batch 1, length 128
+    throughput: float | None = None            # screening sequences/s at batch 32 on real lengths
+    file_mb: float | None = None
+    final_latency_ms: float | None = None      # p50 at batch 1, length 128 in the final side-by-side run
+    failed: str | None = None
+
+    def figures(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class SearchState:
+    config: SearchConfig
+    log: Callable[[str], None]
+    dry_run: bool
+    started: float = field(default_factory=time.time)
+    keys: dict[str, str] = field(default_factory=dict)
+    candidates: list[Candidate] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    baseline: Candidate | None = None
+    train_rows: int = 0
+    depth: dict[str, int] = field(default_factory=dict)           # layers of each HF model made, by path
+    seconds_per_layer_row: float | None = None                      # measured training speed, for the budget
+    screen_seconds: list[float] = field(default_factory=list)       # wall time of each screening, for the plan
+
+    def within(self, candidate: Candidate | None, drop: float | None = None) -> bool:
+        budget = self.config.max_accuracy_drop if drop is None else drop
+        return bool(candidate and candidate.score is not None
+                    and within_budget(self.baseline.score - candidate.score, budget))
+
+    def minutes_left(self) -> float | None:
+        """Minutes left for making candidates: --time-budget less what has run and the final run's reserve."""
+        budget = self.config.time_budget
+        return None if budget is None else budget - (time.time() - self.started) / 60 - self.final_minutes()
+
+    def final_minutes(self, variants: int = FINAL_VARIANTS) -> float:
+        """The final side-by-side run's expected minutes: for the baseline and `variants` candidates, the fixed
+        workloads for --final-seconds each, plus about three screenings' worth of scoring (validation, test and
+        the perturbed test text) and a fresh process for memory."""
+        if not self.screen_seconds:
+            return 0.0
+        scoring = 3 * sorted(self.screen_seconds)[len(self.screen_seconds) // 2]
+        memory = MEMORY_SECONDS if self.config.memory else 0.0
+        return (variants + 1) * (FINAL_WORKLOADS * self.config.final_seconds + scoring + memory) / 60
+
+    def limits(self) -> Limits:
+        """A training stage's limits: stop when the time for making candidates is spent, or once its curve cannot
+        reach the budget's edge on validation."""
+        left = self.minutes_left()
+        base = None if self.baseline is None else self.baseline.score      # unscored in a dry run
+        floor = None if base is None else (base - self.config.max_accuracy_drop) / 100
+        return Limits(deadline=None if left is None else time.time() + 60 * max(left, 0.0), floor=floor)
+
+    def clock(self) -> str:
+        elapsed = (time.time() - self.started) / 60
+        left = self.minutes_left()
+        return f"[{elapsed:.1f} min" + ("]" if left is None else f", {max(left, 0):.1f} min left]")
+
+
+def settings_for(cls: type, config: SearchConfig, settings: dict[str, Any]) -> Any:
+    """Settings class `cls` from the search's data and loading settings (those `cls` accepts) and `settings`."""
+    accepted_names = {f.name for f in accepted(cls)}
+    shared = [*dataclasses.fields(DataConfig), *dataclasses.fields(LoadSettings)]
+    data = {f.name: getattr(config, f.name) for f in shared if f.name in accepted_names}
+    return cls(**{**data, **settings})
+
+
+def make(state: SearchState, name: str, kind: str, settings: dict[str, Any], parent: str,
+           work: float = 0.0) -> str | None:
+    """The output directory of stage `kind` on model `parent`: cached, made now, or None if skipped/failed.
+
+    `work` (training rows x epochs x layers) lets a training stage be held back when the speed measured on
+    earlier ones says it would not finish within --time-budget."""
+    cls = commands()[kind].settings
+    planned = place(PlannedStage(0, name, kind, settings_for(cls, state.config, settings), [parent]),
+                    [state.keys[parent]], [parent], Path(state.config.workdir))
+    state.keys[str(planned.output)] = planned.key
+
+    def hold() -> str | None:
+        left = state.minutes_left()
+        if not work or left is None:
+            return None
+        needed = work * state.seconds_per_layer_row / 60 if state.seconds_per_layer_row else 0.0
+        if left > 0 and needed <= left:
+            return None
+        state.skipped.append(f"{name} (time budget)")
+        return "--time-budget " + ("spent" if left <= 0 else f"{left:.0f} min left, about {needed:.0f} needed")
+
+    started = time.time()
+    try:
+        with limited(state.limits() if work else Limits()):
+            status = run_cached(planned, f"{name} ({kind})", state.dry_run,
+                                lambda line: state.log(f"{state.clock()} {line}"), hold)
+    except CompressError as exc:
+        state.log(f"{state.clock()} {name} ({kind}): failed: {exc}")
+        state.candidates.append(Candidate(name, str(planned.output), commands()[kind].produces, [], failed=str(exc)))
+        return None
+    if status == "ran" and work:
+        state.seconds_per_layer_row = (time.time() - started) / work
+    return None if status == "held" else str(planned.output)
+
+
+def _served(config: SearchConfig) -> dict[str, Any]:
+    """What both presets time: the headline shapes, served with the search's threads and spinning."""
+    return dict(threads=config.threads, lengths=[128], real_batch_sizes=[32], ort_spinning=config.ort_spinning)
+
+
+def screening(config: SearchConfig):
+    """Harness settings for screening one candidate alone: validation only, batch 1 and real lengths, short."""
+    from eval.bench import BenchConfig
+
+    return settings_for(BenchConfig, config, dict(
+        **_served(config), roles=["validation"], batch_sizes=[1], min_runs=10, real_min_runs=3,
+        workload_seconds=config.screen_seconds, min_time=0.0, memory=False, perturbations=["none"]))
+
+
+def side_by_side(config: SearchConfig):
+    """Harness settings for the final run: validation and test, every workload the report shows, longer."""
+    from eval.bench import BenchConfig
+
+    return settings_for(BenchConfig, config, dict(
+        **_served(config), roles=["validation", "test"], max_accuracy_drop=config.max_accuracy_drop,
+        batch_sizes=[1, 32],
+        peer=config.peer, peer_workdir=str(Path(config.workdir) / "peers"),
+        bucket=True, min_runs=config.final_min_runs, real_min_runs=min(5, config.final_min_runs),
+        workload_seconds=config.final_seconds,
+        min_time=config.final_seconds, memory=config.memory,
+        perturbations=["typos", "word_dropout"] if config.scorecard else ["none"]))
+
+
+def screen(state: SearchState, candidate: Candidate) -> Candidate:
+    """Validation score and a short latency measurement of one candidate on its own."""
+    from eval.bench import bench
+
+    if state.dry_run:
+        return candidate
+    started = time.time()
+    result = bench([candidate.path], screening(state.config), progress=False)["variants"][0]
+    state.screen_seconds.append(time.time() - started)
+    latency = {e["workload"]: e for e in result["latency"]}
+    candidate.score = 100 * result["validation"]["metrics"]["score"]
+    candidate.latency_ms = latency[HEADLINE]["p50_ms"]
+    candidate.throughput = latency[HEADLINE_REAL]["seq_per_s"]
+    candidate.file_mb = result["size"]["file_bytes"] / 1e6
+    base = state.baseline or candidate
+    state.log(f"{state.clock()}   {candidate.name}: validation {state.config.metric} {candidate.score:.2f} "
+              f"({candidate.score - base.score:+.2f}), {HEADLINE} {candidate.latency_ms:.2f} ms "
+              f"({base.latency_ms / candidate.latency_ms:.2f}x), {candidate.file_mb:.1f} MB")
+    return candidate
+
+
+def add(state: SearchState, name: str, path: str | None, kind: str, chain: list[str]) -> Candidate | None:
+    if path is None:
+        return None
+    candidate = screen(state, Candidate(name, path, kind, chain))
+    state.candidates.append(candidate)
+    return candidate
+
+
+def fastest(candidates: list[Candidate | None], state: SearchState, drop: float | None, count: int,
+             latency: str = "latency_ms", sized: bool = False) -> list[Candidate]:
+    """The `count` fastest candidates within the budget (`drop` points, default: --max-accuracy-drop) and,
+    if `sized`, at least --min-size-ratio times smaller than the baseline."""
+    largest = state.baseline.file_mb / state.config.min_size_ratio if sized and state.baseline.file_mb else None
+    inside = [c for c in candidates if c and getattr(c, latency) is not None and state.within(c, drop)
+              and (largest is None or (c.file_mb or 0.0) <= largest)]
+    return sorted(inside, key=lambda c: getattr(c, latency))[:count]
+
+
+def best(candidates: list[Candidate | None], state: SearchState, drop: float | None = None,
+          latency: str = "latency_ms", sized: bool = False) -> Candidate | None:
+    """The fastest candidate within the budget; among those within --latency-tie of it, the smallest file."""
+    inside = fastest(candidates, state, drop, len(candidates), latency, sized)
+    if not inside:
+        return None
+    limit = getattr(inside[0], latency) * (1 + state.config.latency_tie)
+    tied = [c for c in inside if getattr(c, latency) <= limit]
+    return min(tied, key=lambda c: (c.file_mb or 0.0, getattr(c, latency)))
+
+
+def pareto(candidates: list[Candidate]) -> list[Candidate]:
+    from eval.pareto import pareto_front
+
+    scored = [c for c in candidates if c.latency_ms is not None]
+    return [scored[i] for i in pareto_front([(c.latency_ms, c.score) for c in scored])]
