@@ -27,7 +27,7 @@ def imported_distributions() -> set[str]:
     # pynvml comes from nvidia-ml-py, which only the gpu extra installs.
     owners = {"pynvml": ["nvidia-ml-py"], **importlib.metadata.packages_distributions()}
     found = set()
-    for file in [*ROOT.glob("compress/*.py"), *ROOT.glob("eval/*.py")]:
+    for file in [*ROOT.glob("compress/**/*.py"), *ROOT.glob("eval/*.py")]:
         for node in ast.walk(ast.parse(file.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])

@@ -13,6 +13,12 @@ def within_budget(drop_points: float, max_accuracy_drop: float) -> bool:
     return drop_points <= max_accuracy_drop + TOLERANCE
 
 
+def recorded(drop_points: float) -> float:
+    """A drop as manifests and reports record it: to the tolerance, so that a drop equal to the budget reads as
+    equal (0.5, not 0.5000000000000004)."""
+    return round(drop_points, 6)
+
+
 def room(max_accuracy_drop: float, drop_points: float) -> float:
     """The budget left after `drop_points` are spent, as a setting: rounded so that float noise in the spent part
     does not give the same setting a new cache key."""

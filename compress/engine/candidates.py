@@ -47,6 +47,26 @@ class Candidate:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class Budget:
+    """What candidates are ranked against, as a value: the baseline's validation score and file size, the points of
+    --metric a candidate may lose, how much smaller the winner's file must be, and when latencies tie."""
+
+    baseline_score: float
+    max_accuracy_drop: float
+    baseline_mb: float | None = None
+    min_size_ratio: float = 1.0
+    latency_tie: float = 0.03
+
+    def within(self, candidate: Candidate | None) -> bool:
+        return bool(candidate and candidate.score is not None
+                    and within_budget(self.baseline_score - candidate.score, self.max_accuracy_drop))
+
+    def tighter(self, drop: float) -> "Budget":
+        """The same budget with `drop` points to lose (the high-accuracy point's)."""
+        return dataclasses.replace(self, max_accuracy_drop=drop)
+
+
 @dataclass
 class SearchState:
     config: SearchConfig
@@ -62,10 +82,13 @@ class SearchState:
     seconds_per_layer_row: float | None = None                      # measured training speed, for the budget
     screen_seconds: list[float] = field(default_factory=list)       # wall time of each screening, for the plan
 
-    def within(self, candidate: Candidate | None, drop: float | None = None) -> bool:
-        budget = self.config.max_accuracy_drop if drop is None else drop
-        return bool(candidate and candidate.score is not None
-                    and within_budget(self.baseline.score - candidate.score, budget))
+    def budget(self) -> Budget:
+        """The ranking budget, once the baseline is screened."""
+        return Budget(self.baseline.score, self.config.max_accuracy_drop, self.baseline.file_mb,
+                      self.config.min_size_ratio, self.config.latency_tie)
+
+    def within(self, candidate: Candidate | None) -> bool:
+        return self.budget().within(candidate)
 
     def minutes_left(self) -> float | None:
         """Minutes left for making candidates: --time-budget less what has run and the final run's reserve."""
@@ -196,23 +219,23 @@ def add(state: SearchState, name: str, path: str | None, kind: str, chain: list[
     return candidate
 
 
-def fastest(candidates: list[Candidate | None], state: SearchState, drop: float | None, count: int,
-             latency: str = "latency_ms", sized: bool = False) -> list[Candidate]:
-    """The `count` fastest candidates within the budget (`drop` points, default: --max-accuracy-drop) and,
-    if `sized`, at least --min-size-ratio times smaller than the baseline."""
-    largest = state.baseline.file_mb / state.config.min_size_ratio if sized and state.baseline.file_mb else None
-    inside = [c for c in candidates if c and getattr(c, latency) is not None and state.within(c, drop)
+def fastest(candidates: list[Candidate | None], budget: Budget, count: int, latency: str = "latency_ms",
+            sized: bool = False) -> list[Candidate]:
+    """The `count` fastest candidates within `budget` and, if `sized`, at least its size ratio smaller than the
+    baseline."""
+    largest = budget.baseline_mb / budget.min_size_ratio if sized and budget.baseline_mb else None
+    inside = [c for c in candidates if c and getattr(c, latency) is not None and budget.within(c)
               and (largest is None or (c.file_mb or 0.0) <= largest)]
     return sorted(inside, key=lambda c: getattr(c, latency))[:count]
 
 
-def best(candidates: list[Candidate | None], state: SearchState, drop: float | None = None,
-          latency: str = "latency_ms", sized: bool = False) -> Candidate | None:
-    """The fastest candidate within the budget; among those within --latency-tie of it, the smallest file."""
-    inside = fastest(candidates, state, drop, len(candidates), latency, sized)
+def best(candidates: list[Candidate | None], budget: Budget, latency: str = "latency_ms",
+         sized: bool = False) -> Candidate | None:
+    """The fastest candidate within `budget`; among those within its latency tie of it, the smallest file."""
+    inside = fastest(candidates, budget, len(candidates), latency, sized)
     if not inside:
         return None
-    limit = getattr(inside[0], latency) * (1 + state.config.latency_tie)
+    limit = getattr(inside[0], latency) * (1 + budget.latency_tie)
     tied = [c for c in inside if getattr(c, latency) <= limit]
     return min(tied, key=lambda c: (c.file_mb or 0.0, getattr(c, latency)))
 

@@ -285,7 +285,8 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
             _pruned(state, students[-1][0], students[-1][0].name)
             _narrowed(state, students[-1][0], students[-1][0].name)
         return {"dry_run": True, "workdir": config.workdir}
-    inside = [(s, candidates.best([s, *v], state)) for s, v in students]
+    budget = state.budget()
+    inside = [(s, candidates.best([s, *v], budget)) for s, v in students]
     fastest = min((pair for pair in inside if pair[1]), key=lambda pair: pair[1].latency_ms, default=None)
     # With no student inside the budget, cuts of the input model itself are the next step (on BANKING77 a pruned
     # deeper model won), and of the student that came closest.
@@ -301,13 +302,14 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     front = candidates.pareto(screened)
     # Screening timed each candidate alone, so near-ties are settled in the side-by-side run: the front
     # and the three fastest within each budget go there, and the winners are picked from its figures.
-    contenders = [*front, *candidates.fastest(screened, state, None, 3),
-                  *candidates.fastest(screened, state, None, 3, sized=True),
-                  *candidates.fastest(screened, state, config.high_accuracy_drop, 3)]
+    precise_budget = budget.tighter(config.high_accuracy_drop)
+    contenders = [*front, *candidates.fastest(screened, budget, 3),
+                  *candidates.fastest(screened, budget, 3, sized=True),
+                  *candidates.fastest(screened, precise_budget, 3)]
     final = list({c.path: c for c in contenders if c is not state.baseline}.values())
     record_file, result = _final_bench(state, final)
-    winner = candidates.best(final, state, latency="final_latency_ms", sized=True)
-    precise = candidates.best(final, state, config.high_accuracy_drop, latency="final_latency_ms")
+    winner = candidates.best(final, budget, latency="final_latency_ms", sized=True)
+    precise = candidates.best(final, precise_budget, latency="final_latency_ms")
     summary = search_report.summarize(config, record_file, result, winner, precise, front, state.candidates,
                                       state.skipped, (time.time() - state.started) / 60)
     if winner is not None:

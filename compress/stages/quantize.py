@@ -27,6 +27,7 @@ from compress.core.artifacts import (
     write_manifest,
 )
 from compress.core.batching import Features, batches, featurize
+from compress.core.budget import recorded
 from compress.core.card import write_card
 from compress.core.config import option, to_dict
 from compress.core.data import DataConfig, LabelSpace
@@ -140,7 +141,7 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
             return trials[frozenset(kept)]
 
         def drop(trial: Trial) -> float:
-            return 100 * (reference_scores["score"] - trial.scores["score"])
+            return recorded(100 * (reference_scores["score"] - trial.scores["score"]))
 
         best, guard = run(()), None
         if config.max_accuracy_drop is not None:

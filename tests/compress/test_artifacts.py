@@ -1,5 +1,6 @@
 """compress.core.artifacts: output directories appear whole or not at all, content hashes, manifests."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -11,6 +12,7 @@ import pytest
 
 from compress.core.artifacts import MANIFEST, atomic_output_dir, hash_path, read_manifest, write_manifest
 from compress.core.errors import CompressError
+from compress.stages.finetune import FinetuneConfig
 
 
 def leftovers(parent):
@@ -150,13 +152,13 @@ def test_manifest_records_inputs_with_hashes_settings_metrics_and_versions(tmp_p
     out = tmp_path / "out"
     out.mkdir()
     written = write_manifest(out, "finetune", {"model": parent, "data": tmp_path / "absent.tsv"},
-                             {"epochs": 1.0}, {"eval": {"accuracy": 0.9}}, started=0.0)
+                             FinetuneConfig(epochs=1.0), {"eval": {"accuracy": 0.9}}, started=0.0)
     on_disk = json.loads((out / MANIFEST).read_text())
     assert on_disk == written == read_manifest(out)
     assert on_disk["stage"] == "finetune"
     assert on_disk["inputs"]["model"] == {"path": os.path.relpath(parent), "sha256": hash_path(parent)}
     assert on_disk["inputs"]["data"]["sha256"] is None
-    assert on_disk["settings"] == {"epochs": 1.0}
+    assert on_disk["settings"] == dataclasses.asdict(FinetuneConfig(epochs=1.0))
     assert on_disk["metrics"] == {"eval": {"accuracy": 0.9}}
     assert {"python", "compress", "torch", "transformers"} <= set(on_disk["versions"])
 

@@ -11,6 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from compress.core.batching import featurize
+from compress.core.budget import within_budget
 from compress.core.data import LabelSpace, load_split
 from compress.core.errors import CompressError
 from compress.core.models import load_tokenizer
@@ -287,7 +288,8 @@ def test_guard_first_keeps_the_single_node_with_fewest_weights_that_meets_the_bu
     singles = guard["single_fallbacks"]
     weights = [s["float32_weights"] for s in singles]
     assert weights == sorted(weights) and weights[0] > 0, "fewest float32 weights first"
-    assert singles[-1]["drop"] <= budget and all(s["drop"] > budget for s in singles[:-1]), \
+    assert within_budget(singles[-1]["drop"], budget) and not any(within_budget(s["drop"], budget)
+                                                                  for s in singles[:-1]), \
         "stops at the first that fits"
     assert metrics["kept_fp32"] == [singles[-1]["group"]] and metrics["accuracy_drop_points"] <= budget
     assert "ranking" not in guard

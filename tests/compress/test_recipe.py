@@ -56,12 +56,15 @@ def test_unchanged_rerun_runs_nothing_and_a_changed_setting_reruns_that_stage_an
 
 
 def test_an_interrupted_run_resumes_at_the_stage_that_was_cut_off(tmp_path, tiny_bert, monkeypatch):
-    import compress.stages.export
+    import dataclasses
+
+    from compress.core.registry import COMMANDS
+    from compress.engine.commands import commands
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(compress.stages.export, "export", interrupted)
+    monkeypatch.setitem(COMMANDS, "export", dataclasses.replace(commands()["export"], run=interrupted))
     with pytest.raises(KeyboardInterrupt):
         run_recipe(pipeline(tmp_path, tiny_bert), log=lambda _: None)
     monkeypatch.undo()

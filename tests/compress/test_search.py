@@ -1,5 +1,6 @@
 """`compress search`: the order of the space, the budget rules, caching across runs and the outputs."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 from compress.engine import candidates
 from compress.engine import search as search_module
-from compress.engine.candidates import Candidate, SearchState, best, pareto
+from compress.engine.candidates import Budget, Candidate, SearchState, best, pareto
 from compress.engine.cli import main
 from compress.engine.search import SearchConfig, search, student_budget
 
@@ -33,37 +34,35 @@ def state(base_accuracy: float, drop: float = 1.0) -> SearchState:
 
 
 def test_the_winner_is_the_fastest_candidate_inside_the_budget_not_the_fastest_overall():
-    s = state(90.0)
+    budget = Budget(baseline_score=90.0, max_accuracy_drop=1.0)
     slow_exact = Candidate("a", "a", "onnx", [], score=90.0, latency_ms=10.0)
     edge = Candidate("b", "b", "onnx", [], score=89.0, latency_ms=5.0)
     too_lossy = Candidate("c", "c", "onnx", [], score=88.9, latency_ms=2.0)
-    assert best([slow_exact, edge, too_lossy, None], s) is edge
-    assert best([slow_exact, edge, too_lossy], s, drop=0.3) is slow_exact
-    assert best([too_lossy], s) is None
-    assert [c.name for c in pareto([s.baseline, slow_exact, edge, too_lossy])] == ["c", "b", "a"]
+    assert best([slow_exact, edge, too_lossy, None], budget) is edge
+    assert best([slow_exact, edge, too_lossy], budget.tighter(0.3)) is slow_exact
+    assert best([too_lossy], budget) is None
+    baseline = Candidate("baseline", "m", "hf", [], score=90.0, latency_ms=20.0)
+    assert [c.name for c in pareto([baseline, slow_exact, edge, too_lossy])] == ["c", "b", "a"]
 
 
 def test_among_equally_fast_candidates_the_smallest_file_wins():
-    s = state(90.0)
+    budget = Budget(baseline_score=90.0, max_accuracy_drop=1.0)
     big = Candidate("big", "big", "onnx", [], score=89.5, latency_ms=4.71, file_mb=27.2)
     small = Candidate("small", "small", "onnx", [], score=89.3, latency_ms=4.80, file_mb=11.0)
     slower_smallest = Candidate("tiny", "tiny", "onnx", [], score=89.6, latency_ms=5.0, file_mb=9.0)
-    assert best([big, small, slower_smallest], s) is small, "4.80 is within 3% of 4.71; 5.0 is not"
-    s.config.latency_tie = 0.0
-    assert best([big, small, slower_smallest], s) is big
+    assert best([big, small, slower_smallest], budget) is small, "4.80 is within 3% of 4.71; 5.0 is not"
+    assert best([big, small, slower_smallest], dataclasses.replace(budget, latency_tie=0.0)) is big
 
 
 def test_with_a_size_ratio_the_winner_is_the_fastest_small_enough_candidate():
-    s = state(90.0)
-    s.baseline.file_mb = 90.0
+    budget = Budget(baseline_score=90.0, max_accuracy_drop=1.0, baseline_mb=90.0)
     fast_big = Candidate("fast", "fast", "onnx", [], score=89.5, latency_ms=2.0, file_mb=15.0)
     slower_small = Candidate("small", "small", "onnx", [], score=89.5, latency_ms=2.4, file_mb=10.0)
-    assert best([fast_big, slower_small], s, sized=True) is fast_big, "the default ratio 1 holds every candidate"
-    s.config.min_size_ratio = 8.0
-    assert best([fast_big, slower_small], s, sized=True) is slower_small, "90 / 8 = 11.25 MB at most"
-    assert best([fast_big, slower_small], s) is fast_big, "the high-accuracy point is not held to it"
-    s.config.min_size_ratio = 10.0
-    assert best([fast_big, slower_small], s, sized=True) is None
+    assert best([fast_big, slower_small], budget, sized=True) is fast_big, "the default ratio 1 holds every one"
+    eightfold = dataclasses.replace(budget, min_size_ratio=8.0)
+    assert best([fast_big, slower_small], eightfold, sized=True) is slower_small, "90 / 8 = 11.25 MB at most"
+    assert best([fast_big, slower_small], eightfold) is fast_big, "the high-accuracy point is not held to it"
+    assert best([fast_big, slower_small], dataclasses.replace(budget, min_size_ratio=10.0), sized=True) is None
 
 
 def students_with(monkeypatch, tmp_path, scores: dict[str, float], layers: int = 6, **settings):
@@ -143,7 +142,7 @@ def test_screening_scores_on_validation_only_and_the_winner_follows_validation(m
     a, b = (candidates.screen(s, Candidate(n, n, "onnx", [])) for n in ("a", "b"))
     assert asked == [["validation"], ["validation"]], "screening never scores the test role"
     assert (a.score, b.score) == (pytest.approx(89.5), pytest.approx(88.0))
-    assert best([a, b], s) is a, "b is faster and better on test, but 2 points down on validation"
+    assert best([a, b], s.budget()) is a, "b is faster and better on test, but 2 points down on validation"
 
 
 @pytest.fixture(scope="module")

