@@ -8,7 +8,7 @@ import numpy as np
 
 from compress.core.batching import Features, featurize
 from compress.core.data import LabelledText
-from compress.core.metrics import Metric, classification_metrics
+from compress.core.metrics import Metric, scored
 
 
 def features_for(runner, data: LabelledText, max_length: int = 128) -> Features:
@@ -18,13 +18,7 @@ def features_for(runner, data: LabelledText, max_length: int = 128) -> Features:
 
 def score(runner, features: Features, metric: Metric = Metric(), batch_size: int = 64) -> dict[str, Any]:
     """Metrics (`score` is `metric`), and per row the label, prediction and probabilities, for paired comparisons."""
-    logits = runner.logits(features, batch_size)
-    predictions = logits.argmax(-1)
-    shifted = logits - logits.max(-1, keepdims=True)
-    probs = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
-    return {"metrics": classification_metrics(features.labels, predictions, len(runner.labels.names), metric),
-            "label_names": list(runner.labels.names), "labels": list(features.labels),
-            "predictions": predictions.tolist(), "probabilities": probs.round(6).tolist()}
+    return scored(features.labels, runner.logits(features, batch_size), runner.labels.names, metric)
 
 
 def agreement(baseline: list[int], other: list[int]) -> float:

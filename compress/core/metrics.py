@@ -7,7 +7,7 @@ MCC. Best epochs, the quantization guard, the search and the report all choose a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -75,3 +75,15 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int], nu
         out["mcc"] = Metric("mcc")(y, p, num_labels)
     out["score"] = metric(y, p, num_labels)
     return out
+
+
+def scored(labels: Sequence[int], logits: np.ndarray, label_names: Sequence[str],
+           metric: Metric = Metric()) -> dict[str, Any]:
+    """Metrics of a model's logits (`score` is `metric`), and per row the label, prediction and probabilities: the
+    one scoring path of the harness (every candidate the search screens) and of the quantization guard's trials."""
+    predictions = logits.argmax(-1)
+    shifted = logits - logits.max(-1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
+    return {"metrics": classification_metrics(labels, predictions, len(label_names), metric),
+            "label_names": list(label_names), "labels": list(labels),
+            "predictions": predictions.tolist(), "probabilities": probs.round(6).tolist()}

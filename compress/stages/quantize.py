@@ -33,7 +33,7 @@ from compress.core.config import option, to_dict
 from compress.core.data import DataConfig, LabelSpace
 from compress.core.errors import CompressError
 from compress.core.guard import Trial, keep_within_budget
-from compress.core.metrics import Metric, classification_metrics
+from compress.core.metrics import Metric, scored
 from compress.core.models import load_tokenizer
 from compress.core.onnx_model import MODEL_FILE, check_classifier, onnx_logits, session
 from compress.core.registry import Command, register
@@ -121,7 +121,7 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
         graph = _load_graph(prepared)
         targets = _targets(graph, scheme, prepared.name)
         reference = onnx_logits(session(source), eval_features, pad_id, config.batch_size)
-        reference_scores = _scores(eval_features, reference, len(labels.names), metric)
+        reference_scores = _scores(eval_features, reference, labels.names, metric)
         trials: dict[frozenset[str], Trial] = {}
 
         def quantized(kept: tuple[str, ...], file: Path) -> Path:
@@ -134,7 +134,7 @@ def quantize(config: QuantizeConfig, output_dir: str | Path, overwrite: bool = F
                 file = quantized(kept, work / "candidate.onnx")
                 logits = onnx_logits(session(file), eval_features, pad_id, config.batch_size)
                 trials[frozenset(kept)] = Trial(kept, round(file.stat().st_size / 2**20, 2),
-                                                _scores(eval_features, logits, len(labels.names), metric), logits,
+                                                _scores(eval_features, logits, labels.names, metric), logits,
                                                 float(np.abs(logits - reference).mean()))
                 # A node-by-node search of a large model would otherwise fill the disk with candidates.
                 file.unlink()
@@ -365,8 +365,8 @@ def _blockwise_4bit(prepared: Path, tables: list[str], output: Path) -> Path:
     return output
 
 
-def _scores(features: Features, logits: np.ndarray, num_labels: int, metric: Metric) -> dict[str, float]:
-    return classification_metrics(features.labels, logits.argmax(-1), num_labels, metric)
+def _scores(features: Features, logits: np.ndarray, names: tuple[str, ...], metric: Metric) -> dict[str, float]:
+    return scored(features.labels, logits, names, metric)["metrics"]
 
 
 register(Command(

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from compress.core.errors import CompressError
-from compress.core.metrics import Metric, classification_metrics
+from compress.core.metrics import Metric, classification_metrics, scored
 
 
 @pytest.fixture(params=[2, 3, 6])
@@ -38,3 +38,11 @@ def test_classification_metrics_reports_the_chosen_metric_as_score():
     scores = classification_metrics(y, p, 2, Metric.parse("f1:1", ("0", "1")))
     assert scores["score"] == pytest.approx(f1_score(y, p)) and scores["accuracy"] == pytest.approx(0.6)
     assert classification_metrics(y, p, 2)["score"] == scores["accuracy"]
+
+
+def test_scored_logits_give_the_metrics_of_their_argmax_and_probabilities_that_sum_to_one():
+    logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, -1.0]])
+    out = scored([0, 1, 1], logits, ("negative", "positive"), Metric("mcc"))
+    assert out["predictions"] == [0, 1, 0] and out["label_names"] == ["negative", "positive"]
+    assert out["metrics"] == classification_metrics([0, 1, 1], [0, 1, 0], 2, Metric("mcc"))
+    assert np.allclose(np.sum(out["probabilities"], axis=1), 1.0, atol=1e-5)
