@@ -38,7 +38,7 @@ def _add(sub: argparse._SubParsersAction, command: Command) -> None:
                                 "cached")
     else:
         parser.add_argument("-o", "--output", default="-" if command.form == "file" else None,
-                            help=f"write {command.writes} here")
+                            help=f"where to write {command.writes}")
     parser.set_defaults(run=lambda args: _run(command, args))
 
 

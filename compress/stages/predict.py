@@ -97,4 +97,4 @@ register(Command(
     "label, label name and class probabilities as JSONL or CSV; with a label column, also print the accuracy. Prints "
     "sequences per second on standard error.",
     form="file", input_field="model", accepts=("hf", "onnx"), produces="predictions",
-    writes="predictions, .jsonl or .csv (default: - for standard output)", output_file="predictions.jsonl"))
+    writes="the predictions, .jsonl or .csv (default: - for standard output)", output_file="predictions.jsonl"))
