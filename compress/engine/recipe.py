@@ -262,13 +262,12 @@ def run_stage(stage: PlannedStage, log: Callable[[str], None] = print) -> None:
             command.run(stage.settings, str(tmp / command.output_file))
         return
     from eval import record
-    from eval.bench import summary_table
 
     names = [n for n, _ in stage.variants]
     result = command.run([p for _, p in stage.variants], dataclasses.replace(stage.settings, names=names))
     with atomic_output_dir(stage.output) as tmp:
         record.write(result, tmp / command.output_file)
-        (tmp / "summary.md").write_text(summary_table(result) + "\n")
+        (tmp / "summary.md").write_text(command.summary(result) + "\n")
 
 
 def _arguments(parser: argparse.ArgumentParser):
