@@ -42,9 +42,16 @@ class Candidate:
     file_mb: float | None = None
     final_latency_ms: float | None = None      # p50 at batch 1, length 128 in the final side-by-side run
     failed: str | None = None
+    key: str = ""                              # the cache key of the stage that made it
+    layers: int | None = None                  # encoder layers, for an HF model the search made or was given
+
+    @property
+    def output(self) -> Output:
+        """What a stage made from this candidate is keyed on."""
+        return Output(self.path, self.key)
 
     def figures(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("key", "layers")}
 
 
 @dataclass(frozen=True)
@@ -67,20 +74,70 @@ class Budget:
         return dataclasses.replace(self, max_accuracy_drop=drop)
 
 
+@dataclass(frozen=True)
+class Output:
+    """A stage's output directory and its cache key, which every stage made from it is keyed on."""
+
+    path: str
+    key: str
+
+
+class Clock:
+    """The search's time: when it started, this machine's measured training and screening speeds, and what
+    --time-budget leaves for making candidates once the final side-by-side run's share is held back."""
+
+    def __init__(self, config: SearchConfig, started: float | None = None):
+        self.time_budget, self.final_seconds, self.memory = config.time_budget, config.final_seconds, config.memory
+        self.started = time.time() if started is None else started
+        self.seconds_per_layer_row: float | None = None   # training speed: a stage's seconds per row and layer
+        self.screen_seconds: list[float] = []              # wall time of each screening
+
+    def minutes(self) -> float:
+        return (time.time() - self.started) / 60
+
+    def minutes_left(self) -> float | None:
+        """Minutes left for making candidates: --time-budget less what has run and the final run's reserve."""
+        return None if self.time_budget is None else self.time_budget - self.minutes() - self.final_minutes()
+
+    def final_minutes(self, variants: int = FINAL_VARIANTS) -> float:
+        """The final side-by-side run's expected minutes: for the baseline and `variants` candidates, the fixed
+        workloads for --final-seconds each, plus about three screenings' worth of scoring (validation, test and
+        the perturbed test text) and a fresh process for memory."""
+        if not self.screen_seconds:
+            return 0.0
+        scoring = 3 * sorted(self.screen_seconds)[len(self.screen_seconds) // 2]
+        memory = MEMORY_SECONDS if self.memory else 0.0
+        return (variants + 1) * (FINAL_WORKLOADS * self.final_seconds + scoring + memory) / 60
+
+    def training_minutes(self, work: float) -> float:
+        """Expected minutes of a training stage of `work` rows x epochs x layers at the measured speed."""
+        return work * self.seconds_per_layer_row / 60 if self.seconds_per_layer_row else 0.0
+
+    def stamp(self) -> str:
+        left = self.minutes_left()
+        return f"[{self.minutes():.1f} min" + ("]" if left is None else f", {max(left, 0):.1f} min left]")
+
+
 @dataclass
-class SearchState:
+class Ledger:
+    """What the search made (failed ones included) and passed over, in order: the report lists both."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Search:
+    """One search's settings and fixed facts (the screened input model, the training rows), with its clock and its
+    ledger: the only two parts that change as it runs, each with one job."""
+
     config: SearchConfig
     log: Callable[[str], None]
     dry_run: bool
-    started: float = field(default_factory=time.time)
-    keys: dict[str, str] = field(default_factory=dict)
-    candidates: list[Candidate] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    clock: Clock
+    ledger: Ledger = field(default_factory=Ledger)
     baseline: Candidate | None = None
     train_rows: int = 0
-    depth: dict[str, int] = field(default_factory=dict)           # layers of each HF model made, by path
-    seconds_per_layer_row: float | None = None                      # measured training speed, for the budget
-    screen_seconds: list[float] = field(default_factory=list)       # wall time of each screening, for the plan
 
     def budget(self) -> Budget:
         """The ranking budget, once the baseline is screened."""
@@ -90,33 +147,17 @@ class SearchState:
     def within(self, candidate: Candidate | None) -> bool:
         return self.budget().within(candidate)
 
-    def minutes_left(self) -> float | None:
-        """Minutes left for making candidates: --time-budget less what has run and the final run's reserve."""
-        budget = self.config.time_budget
-        return None if budget is None else budget - (time.time() - self.started) / 60 - self.final_minutes()
-
-    def final_minutes(self, variants: int = FINAL_VARIANTS) -> float:
-        """The final side-by-side run's expected minutes: for the baseline and `variants` candidates, the fixed
-        workloads for --final-seconds each, plus about three screenings' worth of scoring (validation, test and
-        the perturbed test text) and a fresh process for memory."""
-        if not self.screen_seconds:
-            return 0.0
-        scoring = 3 * sorted(self.screen_seconds)[len(self.screen_seconds) // 2]
-        memory = MEMORY_SECONDS if self.config.memory else 0.0
-        return (variants + 1) * (FINAL_WORKLOADS * self.config.final_seconds + scoring + memory) / 60
-
     def limits(self) -> Limits:
         """A training stage's limits: stop when the time for making candidates is spent, or once its curve cannot
         reach the budget's edge on validation."""
-        left = self.minutes_left()
+        left = self.clock.minutes_left()
         base = None if self.baseline is None else self.baseline.score      # unscored in a dry run
         floor = None if base is None else (base - self.config.max_accuracy_drop) / 100
         return Limits(deadline=None if left is None else time.time() + 60 * max(left, 0.0), floor=floor)
 
-    def clock(self) -> str:
-        elapsed = (time.time() - self.started) / 60
-        left = self.minutes_left()
-        return f"[{elapsed:.1f} min" + ("]" if left is None else f", {max(left, 0):.1f} min left]")
+    def note(self, line: str) -> None:
+        """Log `line` behind the clock's stamp."""
+        self.log(f"{self.clock.stamp()} {line}")
 
 
 def settings_for(cls: type, config: SearchConfig, settings: dict[str, Any]) -> Any:
@@ -127,39 +168,39 @@ def settings_for(cls: type, config: SearchConfig, settings: dict[str, Any]) -> A
     return cls(**{**data, **settings})
 
 
-def make(state: SearchState, name: str, kind: str, settings: dict[str, Any], parent: str,
-           work: float = 0.0) -> str | None:
-    """The output directory of stage `kind` on model `parent`: cached, made now, or None if skipped/failed.
+def make(job: Search, name: str, kind: str, settings: dict[str, Any], parent: Output,
+         work: float = 0.0) -> Output | None:
+    """The output of stage `kind` on model `parent`: cached, made now, or None if skipped/failed.
 
     `work` (training rows x epochs x layers) lets a training stage be held back when the speed measured on
     earlier ones says it would not finish within --time-budget."""
     cls = commands()[kind].settings
-    planned = place(PlannedStage(0, name, kind, settings_for(cls, state.config, settings), [parent]),
-                    [state.keys[parent]], [parent], Path(state.config.workdir))
-    state.keys[str(planned.output)] = planned.key
+    planned = place(PlannedStage(0, name, kind, settings_for(cls, job.config, settings), [parent.path]),
+                    [parent.key], [parent.path], Path(job.config.workdir))
+    clock = job.clock
 
     def hold() -> str | None:
-        left = state.minutes_left()
+        left = clock.minutes_left()
         if not work or left is None:
             return None
-        needed = work * state.seconds_per_layer_row / 60 if state.seconds_per_layer_row else 0.0
+        needed = clock.training_minutes(work)
         if left > 0 and needed <= left:
             return None
-        state.skipped.append(f"{name} (time budget)")
+        job.ledger.skipped.append(f"{name} (time budget)")
         return "--time-budget " + ("spent" if left <= 0 else f"{left:.0f} min left, about {needed:.0f} needed")
 
     started = time.time()
     try:
-        with limited(state.limits() if work else Limits()):
-            status = run_cached(planned, f"{name} ({kind})", state.dry_run,
-                                lambda line: state.log(f"{state.clock()} {line}"), hold)
+        with limited(job.limits() if work else Limits()):
+            status = run_cached(planned, f"{name} ({kind})", job.dry_run, job.note, hold)
     except CompressError as exc:
-        state.log(f"{state.clock()} {name} ({kind}): failed: {exc}")
-        state.candidates.append(Candidate(name, str(planned.output), commands()[kind].produces, [], failed=str(exc)))
+        job.note(f"{name} ({kind}): failed: {exc}")
+        job.ledger.candidates.append(Candidate(name, str(planned.output), commands()[kind].produces, [],
+                                                  failed=str(exc)))
         return None
     if status == "ran" and work:
-        state.seconds_per_layer_row = (time.time() - started) / work
-    return None if status == "held" else str(planned.output)
+        clock.seconds_per_layer_row = (time.time() - started) / work
+    return None if status == "held" else Output(str(planned.output), planned.key)
 
 
 def _served(config: SearchConfig) -> dict[str, Any]:
@@ -190,32 +231,34 @@ def side_by_side(config: SearchConfig):
         perturbations=["typos", "word_dropout"] if config.scorecard else ["none"]))
 
 
-def screen(state: SearchState, candidate: Candidate) -> Candidate:
+def screen(job: Search, candidate: Candidate) -> Candidate:
     """Validation score and a short latency measurement of one candidate on its own."""
     from eval.bench import bench
 
-    if state.dry_run:
+    if job.dry_run:
         return candidate
     started = time.time()
-    result = bench([candidate.path], screening(state.config), progress=False)["variants"][0]
-    state.screen_seconds.append(time.time() - started)
+    result = bench([candidate.path], screening(job.config), progress=False)["variants"][0]
+    job.clock.screen_seconds.append(time.time() - started)
     latency = {e["workload"]: e for e in result["latency"]}
     candidate.score = 100 * result["validation"]["metrics"]["score"]
     candidate.latency_ms = latency[HEADLINE]["p50_ms"]
     candidate.throughput = latency[HEADLINE_REAL]["seq_per_s"]
     candidate.file_mb = result["size"]["file_bytes"] / 1e6
-    base = state.baseline or candidate
-    state.log(f"{state.clock()}   {candidate.name}: validation {state.config.metric} {candidate.score:.2f} "
-              f"({candidate.score - base.score:+.2f}), {HEADLINE} {candidate.latency_ms:.2f} ms "
-              f"({base.latency_ms / candidate.latency_ms:.2f}x), {candidate.file_mb:.1f} MB")
+    base = job.baseline or candidate
+    job.note(f"  {candidate.name}: validation {job.config.metric} {candidate.score:.2f} "
+                f"({candidate.score - base.score:+.2f}), {HEADLINE} {candidate.latency_ms:.2f} ms "
+                f"({base.latency_ms / candidate.latency_ms:.2f}x), {candidate.file_mb:.1f} MB")
     return candidate
 
 
-def add(state: SearchState, name: str, path: str | None, kind: str, chain: list[str]) -> Candidate | None:
-    if path is None:
+def add(job: Search, name: str, made: Output | None, kind: str, chain: list[str],
+        layers: int | None = None) -> Candidate | None:
+    """Screen what a stage made and enter it in the ledger (None when nothing was made)."""
+    if made is None:
         return None
-    candidate = screen(state, Candidate(name, path, kind, chain))
-    state.candidates.append(candidate)
+    candidate = screen(job, Candidate(name, made.path, kind, chain, key=made.key, layers=layers))
+    job.ledger.candidates.append(candidate)
     return candidate
 
 

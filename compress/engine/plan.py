@@ -4,11 +4,11 @@ depth and this machine's training speed. It sits at the top with the search."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from compress.core.artifacts import read_manifest
+from compress.engine.candidates import Search
 
 
 @dataclass
@@ -85,17 +85,18 @@ def lines(planned: list[Step], budget: float | None, spent: float, final_minutes
     return out
 
 
-def announce(state: Any, layers: int, student_budget) -> None:
-    """Print what the search expects to try within --time-budget, from the minutes the input model's own
-    candidates took and the training speed of its fine-tuning record (or, later, of the first training stage)."""
-    config = state.config
+def announce(job: Search, layers: int, student_budget) -> None:
+    """Print what the search `job` expects to try within --time-budget, from the
+    minutes the input model's own candidates took and the training speed of its fine-tuning record (or, later, of
+    the first training stage)."""
+    config, clock = job.config, job.clock
     recorded = recorded_speed(config.model, layers)
-    state.seconds_per_layer_row = state.seconds_per_layer_row or recorded
-    spent = None if state.dry_run else (time.time() - state.started) / 60
-    screened = [c for c in state.candidates if c.name.startswith("model")]
+    clock.seconds_per_layer_row = clock.seconds_per_layer_row or recorded
+    spent = None if job.dry_run else clock.minutes()
+    screened = [c for c in job.ledger.candidates if c.name.startswith("model")]
     post = spent if screened else None
     source = (f"{1e6 * recorded:.0f} us per row and layer, from the input model's fine-tuning record" if recorded
               else "unknown until the first student has trained")
-    planned = steps(config, state.train_rows, layers, state.seconds_per_layer_row, post, student_budget)
-    for line in lines(planned, config.time_budget, spent, None if state.dry_run else state.final_minutes(), source):
-        state.log(line)
+    planned = steps(config, job.train_rows, layers, clock.seconds_per_layer_row, post, student_budget)
+    for line in lines(planned, config.time_budget, spent, None if job.dry_run else clock.final_minutes(), source):
+        job.log(line)

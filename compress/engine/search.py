@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,7 +44,7 @@ from compress.core.paths import portable_path
 from compress.core.registry import Command, register
 from compress.core.roles import load_roles, resolve_data
 from compress.engine import candidates, plan
-from compress.engine.candidates import Candidate
+from compress.engine.candidates import Candidate, Search
 from compress.engine.search_config import SearchConfig
 from compress.stages.export import ExportConfig
 from eval import search_report
@@ -67,43 +66,43 @@ def check_settings(config: SearchConfig) -> None:
             raise CompressError(f"{flag} takes one value or one per pruning ratio ({ratios}), got {len(values)}")
 
 
-def _post_training(state: candidates.SearchState, name: str, source: Candidate) -> list[Candidate]:
+def _post_training(job: Search, name: str, source: Candidate) -> list[Candidate]:
     """ONNX fp32 and int8 of an HF model, and the same after vocabulary pruning; returns the screened ones."""
     made = []
-    variants = [(name, source.path, source.chain)]
-    if state.config.vocabulary:
-        vocab = candidates.make(state, f"{name}-vocab", "prune", {"vocabulary": True}, source.path)
+    variants = [(name, source.output, source.chain)]
+    if job.config.vocabulary:
+        vocab = candidates.make(job, f"{name}-vocab", "prune", {"vocabulary": True}, source.output)
         if vocab:
             variants.append((f"{name}-vocab", vocab, source.chain + ["vocabulary"]))
-    for label, path, chain in variants:
+    for label, model, chain in variants:
         # The parity check keeps export's own sample, or fewer rows: all of validation (the search's default) would
         # check 2,000 rows at each of three batch sizes and three graphs, minutes per candidate.
-        parity = min(PARITY_EXAMPLES, state.config.max_eval_examples or PARITY_EXAMPLES)
-        onnx = candidates.make(state, f"{label}-onnx", "export", {"optimize": state.config.optimize,
-                                                                  "max_eval_examples": parity}, path)
-        exported = "export (fused)" if state.config.optimize else "export"
-        fp32 = candidates.add(state, f"{label}-onnx", onnx, "onnx", chain + [exported])
+        parity = min(PARITY_EXAMPLES, job.config.max_eval_examples or PARITY_EXAMPLES)
+        onnx = candidates.make(job, f"{label}-onnx", "export", {"optimize": job.config.optimize,
+                                                                "max_eval_examples": parity}, model)
+        exported = "export (fused)" if job.config.optimize else "export"
+        fp32 = candidates.add(job, f"{label}-onnx", onnx, "onnx", chain + [exported])
         if fp32 is None:
             continue
         made.append(fp32)
-        for bits in state.config.embedding_bits:
-            made += _int8(state, f"{label}-int8" + ("" if bits == 8 else f"-e{bits}"), onnx, fp32,
+        for bits in job.config.embedding_bits:
+            made += _int8(job, f"{label}-int8" + ("" if bits == 8 else f"-e{bits}"), onnx, fp32,
                           chain + [exported, "int8" + ("" if bits == 8 else f" ({bits}-bit embeddings)")],
                           {"embedding_bits": bits})
     return [c for c in made if c is not None]
 
 
-def _int8(state: candidates.SearchState, name: str, onnx: str, fp32: Candidate, chain: list[str],
+def _int8(job: Search, name: str, onnx: candidates.Output, fp32: Candidate, chain: list[str],
           settings: dict[str, Any]) -> list[Candidate | None]:
-    int8 = candidates.add(state, name, candidates.make(state, name, "quantize", settings, onnx), "onnx", chain)
-    if not (int8 and not state.within(int8) and state.within(fp32)):
+    int8 = candidates.add(job, name, candidates.make(job, name, "quantize", settings, onnx), "onnx", chain)
+    if not (int8 and not job.within(int8) and job.within(fp32)):
         return [int8]
     # int8 alone left the budget: let the guard keep nodes in fp32. Nodes, not whole layers: on the 50%-pruned
     # SST-2 student one node (the position table) sufficed, where a layer would keep 6 MatMuls and QAttention.
-    left = room(state.config.max_accuracy_drop, state.baseline.score - fp32.score)
-    guarded = candidates.make(state, f"{name}-guarded", "quantize",
+    left = room(job.config.max_accuracy_drop, job.baseline.score - fp32.score)
+    guarded = candidates.make(job, f"{name}-guarded", "quantize",
                               {**settings, "max_accuracy_drop": left, "sensitivity": "node"}, onnx)
-    return [int8, candidates.add(state, f"{name}-guarded", guarded, "onnx",
+    return [int8, candidates.add(job, f"{name}-guarded", guarded, "onnx",
                                  chain[:-1] + [chain[-1] + " + fp32 fallback"])]
 
 
@@ -134,55 +133,54 @@ def _depth_order(config: SearchConfig, layers: int) -> list[int]:
     return sorted({n for n in config.student_layers if 0 < n < layers}, reverse=True)
 
 
-def _student(state: candidates.SearchState, depth: int) -> tuple[Candidate, list[Candidate]] | None:
-    config = state.config
-    epochs, copies = student_budget(config, state.train_rows)
+def _student(job: Search, depth: int) -> tuple[Candidate, list[Candidate]] | None:
+    config = job.config
+    epochs, copies = student_budget(config, job.train_rows)
     name = f"student{depth}"
-    path = candidates.make(state, name, "distill",
+    path = candidates.make(job, name, "distill",
                            {"student_layers": depth, "epochs": epochs, "learning_rate": config.distill_learning_rate,
-                            "augment": copies, "unlabelled": config.unlabelled}, config.model,
-                           work=state.train_rows * (1 + copies) * epochs * depth)
-    student = candidates.add(state, name, path, "hf", [f"distil {depth} layers"])
+                            "augment": copies, "unlabelled": config.unlabelled}, job.baseline.output,
+                           work=job.train_rows * (1 + copies) * epochs * depth)
+    student = candidates.add(job, name, path, "hf", [f"distil {depth} layers"], layers=depth)
     if student is None:
         return None
-    state.depth[student.path] = depth
-    return student, _post_training(state, name, student)
+    return student, _post_training(job, name, student)
 
 
-def _students(state: candidates.SearchState) -> list[tuple[Candidate, list[Candidate]]]:
+def _students(job: Search) -> list[tuple[Candidate, list[Candidate]]]:
     """Distilled students: the listed depths deepest first while they stay inside the budget (or before one
     whose extrapolated loss misses); when the deepest listed one misses, deeper ones up to the input model's."""
-    config, found = state.config, []
-    layers = _model_config(config.model).num_hidden_layers
+    config, found = job.config, []
+    layers = job.baseline.layers
     listed = _depth_order(config, layers)
     for depth in listed:
-        if found and not state.dry_run:
+        if found and not job.dry_run:
             deeper, variants = found[-1]
-            deeper_depth = state.depth[deeper.path]
+            deeper_depth = deeper.layers
             best = max(c.score for c in [deeper, *variants])
-            guess = expected_drop(state.baseline.score - best, layers - deeper_depth, layers - depth)
+            guess = expected_drop(job.baseline.score - best, layers - deeper_depth, layers - depth)
             if guess > config.max_accuracy_drop:
-                state.log(f"student{depth}: not trained; {deeper.name} already loses "
-                          f"{state.baseline.score - best:.2f} points, which extrapolates to at least {guess:.2f} here")
-                state.skipped.append(f"student{depth} (extrapolated loss {guess:.2f} points)")
+                job.log(f"student{depth}: not trained; {deeper.name} already loses "
+                          f"{job.baseline.score - best:.2f} points, which extrapolates to at least {guess:.2f} here")
+                job.ledger.skipped.append(f"student{depth} (extrapolated loss {guess:.2f} points)")
                 break
-        made = _student(state, depth)
+        made = _student(job, depth)
         if made is None:
             break
         found.append(made)
-        if state.dry_run or any(state.within(c) for c in [made[0], *made[1]]):
+        if job.dry_run or any(job.within(c) for c in [made[0], *made[1]]):
             continue
         if len(found) == 1:
-            state.log(f"student{depth} is outside the budget: deeper students are tried")
+            job.log(f"student{depth} is outside the budget: deeper students are tried")
             for deeper_depth in range(depth + 1, layers):
-                made = _student(state, deeper_depth)
+                made = _student(job, deeper_depth)
                 if made is None:
                     break
                 found.insert(0, made)
-                if any(state.within(c) for c in [made[0], *made[1]]):
+                if any(job.within(c) for c in [made[0], *made[1]]):
                     break
         else:
-            state.log(f"student{depth} is outside the budget: no shallower student is tried")
+            job.log(f"student{depth} is outside the budget: no shallower student is tried")
         break
     return found
 
@@ -194,13 +192,13 @@ def _closest(students: list[tuple[Candidate, list[Candidate]]]) -> list[Candidat
     return [max(scored, key=lambda pair: pair[0])[1]] if scored else []
 
 
-def _pruned(state: candidates.SearchState, source: Candidate, name: str) -> None:
+def _pruned(job: Search, source: Candidate, name: str) -> None:
     """Heads and FFN neurons, each ratio continuing from the previous one's output: the iterative schedule, with a
     candidate at every step and no step trained twice."""
-    config = state.config
+    config = job.config
     shape = _model_config(source.path if Path(source.path).exists() else config.model)
     # A dry run's untrained student has the input model's widths and its own depth.
-    layers = state.depth.get(source.path, shape.num_hidden_layers)
+    layers = source.layers or shape.num_hidden_layers
     heads, width = layers * shape.num_attention_heads, getattr(shape, layout_of(shape).ffn_config)
     done, cuts = 0.0, []
     for i, ratio in enumerate(sorted({r for r in config.prune_ratios if r > 0})):
@@ -210,42 +208,41 @@ def _pruned(state: candidates.SearchState, source: Candidate, name: str) -> None
                       "ffn_neurons": layers * (round(ratio * width) - round(done * width)),
                       **_recovery(config, i)}))
         done = ratio
-    _recovered(state, source, layers, cuts)
+    _recovered(job, source, layers, cuts)
 
 
-def _narrowed(state: candidates.SearchState, source: Candidate, name: str) -> None:
+def _narrowed(job: Search, source: Candidate, name: str) -> None:
     """Hidden sizes, narrowest last, each continuing from the previous one's output, recovered as the mildest
     pruning ratio is (hidden states cannot be matched across widths)."""
-    config = state.config
+    config = job.config
     shape = _model_config(source.path if Path(source.path).exists() else config.model)
     head_size = shape.hidden_size // shape.num_attention_heads
     sizes = sorted({round(f * shape.hidden_size / head_size) * head_size for f in config.hidden_fractions if f > 0},
                    reverse=True)
-    _recovered(state, source, state.depth.get(source.path, shape.num_hidden_layers),
+    _recovered(job, source, source.layers or shape.num_hidden_layers,
                [(f"{name}-h{size}", f"hidden size to {size}", {"hidden_size": size, **_recovery(config, 0),
                                                                "hidden_weight": 0.0})
                 # ELECTRA drops its embedding projection when the sizes match, so such a model would not reload.
                 for size in sizes if 0 < size < shape.hidden_size and size != getattr(shape, "embedding_size", None)])
 
 
-def _recovered(state: candidates.SearchState, source: Candidate, layers: int,
+def _recovered(job: Search, source: Candidate, layers: int,
                cuts: list[tuple[str, str, dict[str, Any]]]) -> None:
     """One prune stage per (label, description, settings) in `cuts`, each from the previous one's output and
     recovered on the input model's soft targets; stops at the first whose candidates all miss the budget."""
-    config, previous = state.config, source
+    config, previous = job.config, source
     for label, description, settings in cuts:
-        work = state.train_rows * (1 + settings["augment"]) * settings["recovery_epochs"] * layers * config.prune_steps
-        path = candidates.make(state, label, "prune",
+        work = job.train_rows * (1 + settings["augment"]) * settings["recovery_epochs"] * layers * config.prune_steps
+        path = candidates.make(job, label, "prune",
                                {**settings, "steps": config.prune_steps, "teacher": config.model, "ce_weight": 0.0,
-                                "kd_weight": 1.0, "unlabelled": config.unlabelled}, previous.path, work=work)
-        made = candidates.add(state, label, path, "hf", previous.chain + [description])
+                                "kd_weight": 1.0, "unlabelled": config.unlabelled}, previous.output, work=work)
+        made = candidates.add(job, label, path, "hf", previous.chain + [description], layers=layers)
         if made is None:
             break
-        state.depth[made.path] = layers
         previous = made
-        variants = _post_training(state, label, made)
-        if not state.dry_run and not any(state.within(c) for c in [made, *variants]):
-            state.log(f"{label} is outside the budget: no stronger cut of this kind is tried")
+        variants = _post_training(job, label, made)
+        if not job.dry_run and not any(job.within(c) for c in [made, *variants]):
+            job.log(f"{label} is outside the budget: no stronger cut of this kind is tried")
             break
 
 
@@ -268,37 +265,39 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     # A hub id becomes its local snapshot, which every stage then takes as a directory.
     base_path = config.resolve(config.model)
     config = resolve_data(dataclasses.replace(config, model=base_path, revision=None), base_path)
-    state = candidates.SearchState(config, log, dry_run)
-    state.train_rows = len(load_roles(config).train)
-    epochs, copies = student_budget(config, state.train_rows)
-    log(f"policy: {state.train_rows} training rows: students train {epochs:g} epochs with {copies} augmented "
+    clock = candidates.Clock(config)
+    job = Search(config, log, dry_run, clock, train_rows=len(load_roles(config).train))
+    epochs, copies = student_budget(config, job.train_rows)
+    log(f"policy: {job.train_rows} training rows: students train {epochs:g} epochs with {copies} augmented "
         f"cop{'y' if copies == 1 else 'ies'} per row (at least {config.min_train_steps} steps; "
         f"{config.small_data_augment} copies below {config.small_data} rows)")
-    state.keys[config.model] = hash_path(base_path)
-    state.baseline = candidates.screen(state, Candidate("baseline", config.model, "hf", ["input model"]))
-    state.candidates.append(state.baseline)
-    _post_training(state, "model", state.baseline)
-    plan.announce(state, _model_config(config.model).num_hidden_layers, student_budget)
-    students = _students(state)
+    layers = _model_config(config.model).num_hidden_layers
+    baseline = candidates.screen(job, Candidate("baseline", config.model, "hf", ["input model"],
+                                                key=hash_path(base_path), layers=layers))
+    job = dataclasses.replace(job, baseline=baseline)
+    job.ledger.candidates.append(baseline)
+    _post_training(job, "model", job.baseline)
+    plan.announce(job, layers, student_budget)
+    students = _students(job)
     if dry_run:
         if students:
-            _pruned(state, students[-1][0], students[-1][0].name)
-            _narrowed(state, students[-1][0], students[-1][0].name)
+            _pruned(job, students[-1][0], students[-1][0].name)
+            _narrowed(job, students[-1][0], students[-1][0].name)
         return {"dry_run": True, "workdir": config.workdir}
-    budget = state.budget()
+    budget = job.budget()
     inside = [(s, candidates.best([s, *v], budget)) for s, v in students]
     fastest = min((pair for pair in inside if pair[1]), key=lambda pair: pair[1].latency_ms, default=None)
     # With no student inside the budget, cuts of the input model itself are the next step (on BANKING77 a pruned
     # deeper model won), and of the student that came closest.
-    sources = [fastest[0]] if fastest else [state.baseline, *_closest(students)]
+    sources = [fastest[0]] if fastest else [job.baseline, *_closest(students)]
     if not fastest and config.student_layers != [0]:
-        state.log(f"{state.clock()} no student is within the budget: the input model is pruned and narrowed"
-                  + (f", and {sources[1].name}" if len(sources) > 1 else ""))
+        job.note("no student is within the budget: the input model is pruned and narrowed"
+                 + (f", and {sources[1].name}" if len(sources) > 1 else ""))
     for source in sources:
-        _pruned(state, source, "model" if source is state.baseline else source.name)
-        _narrowed(state, source, "model" if source is state.baseline else source.name)
+        _pruned(job, source, "model" if source is job.baseline else source.name)
+        _narrowed(job, source, "model" if source is job.baseline else source.name)
 
-    screened = [c for c in state.candidates if c.failed is None]
+    screened = [c for c in job.ledger.candidates if c.failed is None]
     front = candidates.pareto(screened)
     # Screening timed each candidate alone, so near-ties are settled in the side-by-side run: the front
     # and the three fastest within each budget go there, and the winners are picked from its figures.
@@ -306,12 +305,12 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     contenders = [*front, *candidates.fastest(screened, budget, 3),
                   *candidates.fastest(screened, budget, 3, sized=True),
                   *candidates.fastest(screened, precise_budget, 3)]
-    final = list({c.path: c for c in contenders if c is not state.baseline}.values())
-    record_file, result = _final_bench(state, final)
+    final = list({c.path: c for c in contenders if c is not job.baseline}.values())
+    record_file, result = _final_bench(job, final)
     winner = candidates.best(final, budget, latency="final_latency_ms", sized=True)
     precise = candidates.best(final, precise_budget, latency="final_latency_ms")
-    summary = search_report.summarize(config, record_file, result, winner, precise, front, state.candidates,
-                                      state.skipped, (time.time() - state.started) / 60)
+    summary = search_report.summarize(config, record_file, result, winner, precise, front, job.ledger.candidates,
+                                      job.ledger.skipped, job.clock.minutes())
     if winner is not None:
         with atomic_output_dir(output, overwrite) as tmp:
             shutil.copytree(Path(winner.path), tmp, dirs_exist_ok=True)
@@ -321,39 +320,39 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
                         "machine": f"{machine.get('cpu')} ({machine.get('cpu_kind', 'unknown kind')}), "
                                    f"{result['settings'].get('threads')} threads, {result['created'][:10]}"})
         summary["output"] = str(output)
-        log(f"{state.clock()} winner {winner.name} copied to {output}")
+        job.note(f"winner {winner.name} copied to {output}")
     # Late measurements must not throw the search's work away: a failure is recorded, the winner stays.
     if winner is not None and winner.kind == "onnx":
         try:
-            summary["winner_profile"] = _profile(state, winner)
+            summary["winner_profile"] = _profile(job, winner)
         except Exception as exc:  # the profiler reaches into ONNX Runtime internals; any failure is reported
             summary["winner_profile_failed"] = f"{exc.__class__.__name__}: {exc}"
     search_report.write(summary, record_file, config.report, config.workdir, log)
     return summary
 
 
-def _profile(state: candidates.SearchState, winner: Candidate) -> dict[str, Any]:
+def _profile(job: Search, winner: Candidate) -> dict[str, Any]:
     """The winner's operator profile on validation text, under the thread and spinning settings it was timed with,
     and its compute floor at the same shape."""
     from eval.machine import physical_cores
     from eval.profile import profile_against_floor
 
-    texts = load_roles(state.config, log=lambda _: None).validation.texts
-    return profile_against_floor(winner.path, texts, state.config.threads or physical_cores(),
-                                 spinning=state.config.ort_spinning)
+    texts = load_roles(job.config, log=lambda _: None).validation.texts
+    return profile_against_floor(winner.path, texts, job.config.threads or physical_cores(),
+                                 spinning=job.config.ort_spinning)
 
 
-def _final_bench(state: candidates.SearchState, final: list[Candidate]) -> tuple[Path, dict[str, Any]]:
+def _final_bench(job: Search, final: list[Candidate]) -> tuple[Path, dict[str, Any]]:
     """Baseline and the chosen candidates, interleaved in one full harness run; its record file and record."""
     from eval import record
     from eval.bench import bench
 
-    config = dataclasses.replace(candidates.side_by_side(state.config), names=["baseline"] + [c.name for c in final])
-    state.log(f"{state.clock()} final side-by-side run: baseline + {len(final)} candidates")
-    result = bench([state.config.model] + [c.path for c in final], config)
+    config = dataclasses.replace(candidates.side_by_side(job.config), names=["baseline"] + [c.name for c in final])
+    job.note(f"final side-by-side run: baseline + {len(final)} candidates")
+    result = bench([job.config.model] + [c.path for c in final], config)
     for candidate, variant in zip(final, result["variants"][1:]):
         candidate.final_latency_ms = next(e["p50_ms"] for e in variant["latency"] if e["workload"] == HEADLINE)
-    record_file = Path(state.config.workdir) / "final-bench.json"
+    record_file = Path(job.config.workdir) / "final-bench.json"
     record.write(result, record_file)
     return record_file, result
 

@@ -9,7 +9,7 @@ import pytest
 
 from compress.engine import candidates
 from compress.engine import search as search_module
-from compress.engine.candidates import Budget, Candidate, SearchState, best, pareto
+from compress.engine.candidates import Budget, Candidate, Clock, Output, Search, best, pareto
 from compress.engine.cli import main
 from compress.engine.search import SearchConfig, search, student_budget
 
@@ -27,10 +27,13 @@ def quick(model, tmp_path, **kwargs) -> SearchConfig:
                         **{**SMALL, **kwargs})
 
 
-def state(base_accuracy: float, drop: float = 1.0) -> SearchState:
-    s = SearchState(SearchConfig(model="m", max_accuracy_drop=drop), log=lambda _: None, dry_run=False)
-    s.baseline = Candidate("baseline", "m", "hf", [], score=base_accuracy, latency_ms=20.0)
-    return s
+def job(config: SearchConfig, **facts) -> Search:
+    return Search(config, log=lambda _: None, dry_run=False, clock=Clock(config), **facts)
+
+
+def state(base_accuracy: float, drop: float = 1.0) -> Search:
+    return job(SearchConfig(model="m", max_accuracy_drop=drop),
+               baseline=Candidate("baseline", "m", "hf", [], score=base_accuracy, latency_ms=20.0))
 
 
 def test_the_winner_is_the_fastest_candidate_inside_the_budget_not_the_fastest_overall():
@@ -71,14 +74,13 @@ def students_with(monkeypatch, tmp_path, scores: dict[str, float], layers: int =
     model.mkdir(parents=True)
     (model / "config.json").write_text(json.dumps({"model_type": "bert", "num_hidden_layers": layers}))
     (model / "model.safetensors").write_bytes(b"")
-    s = SearchState(SearchConfig(model=str(model), vocabulary=False, **settings), log=lambda _: None, dry_run=False)
-    s.baseline = Candidate("baseline", str(model), "hf", [], score=90.0, latency_ms=20.0)
-    s.train_rows = 60000
+    s = job(SearchConfig(model=str(model), vocabulary=False, **settings), train_rows=60000,
+            baseline=Candidate("baseline", str(model), "hf", [], score=90.0, latency_ms=20.0, layers=layers))
     trained = []
 
     def stage(state, name, kind, stage_settings, parent, work=0.0):
         trained.append(name)
-        return str(tmp_path / name)
+        return Output(str(tmp_path / name), name)
 
     def screen(state, candidate):
         candidate.score, candidate.latency_ms = scores[candidate.name], 1.0
@@ -107,7 +109,7 @@ def test_a_shallower_student_is_skipped_when_the_extrapolated_loss_exceeds_the_b
     # 3 layers lose 0.9 points with 3 removed: 2 layers (4 removed) extrapolate to 1.2 > 1.0.
     trained, _, state = students_with(monkeypatch, tmp_path, {"student3": 89.1}, student_layers=[3, 2])
     assert trained == ["student3"]
-    assert state.skipped == ["student2 (extrapolated loss 1.20 points)"]
+    assert state.ledger.skipped == ["student2 (extrapolated loss 1.20 points)"]
     trained, _, _ = students_with(monkeypatch, tmp_path / "b", {"student3": 89.5, "student2": 89.0},
                                   student_layers=[3, 2])
     assert trained == ["student3", "student2"], "0.5 extrapolates to 0.67: inside, so it is trained"
@@ -244,9 +246,22 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys):
 
 
 def test_without_the_memory_probe_the_final_run_skips_it_and_the_plan_reserves_less_time():
-    measured, skipped = (candidates.SearchState(SearchConfig(model="m", memory=memory), log=lambda _: None,
-                                                dry_run=False) for memory in (True, False))
-    for s in (measured, skipped):
-        s.screen_seconds = [2.0]
-    assert candidates.side_by_side(measured.config).memory and not candidates.side_by_side(skipped.config).memory
-    assert measured.final_minutes() - skipped.final_minutes() == pytest.approx(9 * candidates.MEMORY_SECONDS / 60)
+    measured, skipped = (SearchConfig(model="m", memory=memory) for memory in (True, False))
+    clocks = Clock(measured), Clock(skipped)
+    for clock in clocks:
+        clock.screen_seconds = [2.0]
+    assert candidates.side_by_side(measured).memory and not candidates.side_by_side(skipped).memory
+    assert clocks[0].final_minutes() - clocks[1].final_minutes() == pytest.approx(9 * candidates.MEMORY_SECONDS / 60)
+
+
+def test_the_clock_holds_back_the_final_run_and_prices_training_at_the_measured_speed(monkeypatch):
+    clock = Clock(SearchConfig(model="m", time_budget=30, final_seconds=2.0, memory=False), started=1000.0)
+    monkeypatch.setattr(candidates.time, "time", lambda: 1000.0 + 600)
+    assert clock.minutes() == 10 and clock.minutes_left() == 20, "nothing screened yet: no final run to price"
+    clock.screen_seconds = [3.0, 5.0, 4.0]
+    # baseline + 8 candidates, each 4 workloads of 2 s and three median screenings (12 s) of scoring: 3 minutes
+    assert clock.final_minutes() == pytest.approx(3.0) and clock.minutes_left() == pytest.approx(17.0)
+    assert clock.training_minutes(180000) == 0.0, "no speed measured yet"
+    clock.seconds_per_layer_row = 1e-3
+    assert clock.training_minutes(180000) == pytest.approx(3.0)
+    assert clock.stamp() == "[10.0 min, 17.0 min left]"
