@@ -161,7 +161,7 @@ def _students(job: Search) -> list[tuple[Candidate, list[Candidate]]]:
             guess = expected_drop(job.baseline.score - best, layers - deeper_depth, layers - depth)
             if guess > config.max_accuracy_drop:
                 job.log(f"student{depth}: not trained; {deeper.name} already loses "
-                          f"{job.baseline.score - best:.2f} points, which extrapolates to at least {guess:.2f} here")
+                        f"{job.baseline.score - best:.2f} points, which extrapolates to at least {guess:.2f} here")
                 job.ledger.skipped.append(f"student{depth} (extrapolated loss {guess:.2f} points)")
                 break
         made = _student(job, depth)
@@ -265,8 +265,7 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     # A hub id becomes its local snapshot, which every stage then takes as a directory.
     base_path = config.resolve(config.model)
     config = resolve_data(dataclasses.replace(config, model=base_path, revision=None), base_path)
-    clock = candidates.Clock(config)
-    job = Search(config, log, dry_run, clock, train_rows=len(load_roles(config).train))
+    job = Search(config, log, dry_run, candidates.Clock(config), train_rows=len(load_roles(config).train))
     epochs, copies = student_budget(config, job.train_rows)
     log(f"policy: {job.train_rows} training rows: students train {epochs:g} epochs with {copies} augmented "
         f"cop{'y' if copies == 1 else 'ies'} per row (at least {config.min_train_steps} steps; "
