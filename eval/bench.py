@@ -20,6 +20,7 @@ from compress.core.progress import note
 from compress.core.registry import Command, register
 from compress.core.roles import load_roles, resolve_data
 from compress.core.serving import model_dir
+from compress.core.workloads import HEADLINE, HEADLINE_REAL, fixed_name
 from eval import accuracy, calibration, fidelity, latency, machine, memory, paired, record, robustness
 from eval.peer import PEERS, peer_model
 from eval.runners import VariantSpec, open_runner
@@ -294,8 +295,8 @@ def _relate_to_baseline(variants: list[dict[str, Any]], config: BenchConfig) -> 
                                                              config.max_accuracy_drop)
 
 
-def summary_table(result: dict[str, Any], workloads: tuple[str, ...] = (latency.HEADLINE, latency.fixed_name(32, 128),
-                                                                      latency.HEADLINE_REAL)) -> str:
+def summary_table(result: dict[str, Any],
+                  workloads: tuple[str, ...] = (HEADLINE, fixed_name(32, 128), HEADLINE_REAL)) -> str:
     """A short Markdown table of the figures people look at first."""
     shown = [w for w in workloads if any(e["workload"] == w for e in result["variants"][0]["latency"])]
     head = ["variant", "backend", "precision", "accuracy", "Δ pts", "agree", "MB", "size x"]

@@ -21,7 +21,7 @@ from compress.core.anatomy import prunable_layers
 from compress.core.artifacts import ancestors
 from compress.core.errors import CompressError
 from compress.core.onnx_model import is_onnx_model, session_options
-from eval.latency import fixed_name
+from compress.core.workloads import fixed_name
 
 PROJECTIONS = ("query", "key", "value", "attention_out", "ffn_in", "ffn_out")
 

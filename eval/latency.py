@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from compress.core.progress import bar as progress_bar
+from compress.core.workloads import fixed_name, real_name
 
 # The harness's clock and pause; the tests replace both with a fake clock that only the timed runners advance.
 clock = time.perf_counter
@@ -67,21 +68,6 @@ def percentile_summary(values_s: Sequence[float]) -> dict[str, float]:
     p50, p90, p99 = np.percentile(ms, [50, 90, 99])
     return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "mean_ms": float(ms.mean()),
             "min_ms": float(ms.min())}
-
-
-def fixed_name(batch_size: int, length: int) -> str:
-    """The key of a fixed-shape workload in records and reports."""
-    return f"b{batch_size}xl{length}"
-
-
-def real_name(batch_size: int, bucket: bool = False) -> str:
-    """The key of a real-length workload in records and reports."""
-    return f"real-b{batch_size}{'-bucketed' if bucket else ''}"
-
-
-# The two figures a headline quotes: latency at batch 1 x 128 tokens, throughput at batch 32 on real lengths.
-HEADLINE = fixed_name(1, 128)
-HEADLINE_REAL = real_name(32)
 
 
 def fixed_shape(encodings: list[dict[str, list[int]]], batch_size: int, length: int, pad_id: int) -> Workload:

@@ -18,8 +18,8 @@ import numpy as np
 
 from compress.core.errors import CompressError
 from compress.core.onnx_model import feed, onnx_file, session
+from compress.core.workloads import fixed_name
 from eval.floor import compute_floor, floor_markdown
-from eval.latency import fixed_name
 
 
 def profile_ops(path: str | Path, batch: dict[str, np.ndarray], threads: int | None, runs: int = 30,

@@ -13,8 +13,8 @@ import sys
 from typing import Any, Sequence
 
 from compress.core.errors import CompressError
+from compress.core.workloads import HEADLINE, HEADLINE_REAL
 from eval import record
-from eval.latency import HEADLINE, HEADLINE_REAL
 
 
 def _figure(variant: dict[str, Any], workload: str, key: str) -> float | None:

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from compress.core.artifacts import atomic_output_dir
+from compress.core.pareto import pareto_front
 from compress.core.paths import portable_path
 from compress.core.registry import Command, register
+from compress.core.workloads import HEADLINE, HEADLINE_REAL
 from eval import record
-from eval.latency import HEADLINE, HEADLINE_REAL
-from eval.pareto import pareto_front
 
 HEADLINE_WORKLOADS = (HEADLINE, HEADLINE_REAL)
 FLIP_DIRECTIONS_SHOWN = 3

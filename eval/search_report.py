@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from compress.core.config import to_dict
-from eval.latency import HEADLINE, HEADLINE_REAL, real_name
+from compress.core.workloads import HEADLINE, HEADLINE_REAL, real_name
 from eval.profile import profile_markdown
 from eval.report import write_report
 

@@ -1,5 +1,7 @@
 """The architecture the layout promises: three layers, imports flowing only downward, stages independent of each
-other, small modules. The imports are read from the source, dynamic ones included."""
+other, small modules. The imports are read from the source, dynamic ones included. The orchestration lives inside
+the `compress` package above the harness, so it reaches the harness through the registry's plugin seam
+(compress.core.registry.harness), and the two top-level packages never import each other."""
 
 from __future__ import annotations
 
@@ -55,6 +57,27 @@ def test_every_module_is_in_one_of_the_layers():
 def test_imports_between_packages_only_go_down_a_layer():
     upward = {(a, b) for a, b in edges() if LAYERS[b] >= LAYERS[a]}
     assert upward == set(), "the stages and the harness never import each other, and nothing imports the engine"
+
+
+def test_the_compress_package_never_imports_the_harness_package():
+    into_eval = {(m, i) for m in MODULES if m.split(".")[0] == "compress" for i in imports(m)
+                 if i.split(".")[0] == "eval"}
+    assert into_eval == set(), "the orchestration reaches the harness through compress.core.registry.harness()"
+
+
+def test_the_harness_plugs_in_through_its_declared_entry_point():
+    import tomllib
+    from importlib.metadata import entry_points
+
+    import eval.bench
+    from compress.core.registry import harness
+    from compress.engine.commands import commands
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["compress.plugins"]
+    installed = {e.name: e.value for e in entry_points(group="compress.plugins")}
+    assert installed == declared == {"eval": "eval.harness"}, "reinstall (pip install -e .) after changing them"
+    assert harness().bench is eval.bench.bench and harness().settings is eval.bench.BenchConfig
+    assert {"bench", "check", "report"} <= set(commands())
 
 
 def test_the_import_graph_sees_dynamic_imports():

@@ -1,6 +1,7 @@
 """The search's candidates: each made through the recipe runner's cached stages, screened alone by the
 harness on the validation role, and ranked within an accuracy budget. The search (compress.engine.search) decides
-which to make; this module makes, measures and compares them. It sits at the top with the CLI: it uses eval.
+which to make; this module makes, measures and compares them. It sits at the top with the CLI: it measures through
+the harness that compress.core.registry.harness() returns.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from compress.core.config import accepted
 from compress.core.data import DataConfig
 from compress.core.errors import CompressError
 from compress.core.models import LoadSettings
+from compress.core.pareto import pareto_front
+from compress.core.registry import harness
 from compress.core.training import Limits, limited
+from compress.core.workloads import HEADLINE, HEADLINE_REAL
 from compress.engine.commands import commands
 from compress.engine.recipe import PlannedStage, place, run_cached
 from compress.engine.search_config import SearchConfig
-from eval.latency import HEADLINE, HEADLINE_REAL
 
 # The final run's size as the plan assumes it: the front and the fastest within each budget came to 6-10
 # candidates in the recorded searches; 4 workloads (batch 1 and 32 at length 128, real lengths plain and bucketed).
@@ -210,18 +213,14 @@ def _served(config: SearchConfig) -> dict[str, Any]:
 
 def screening(config: SearchConfig):
     """Harness settings for screening one candidate alone: validation only, batch 1 and real lengths, short."""
-    from eval.bench import BenchConfig
-
-    return settings_for(BenchConfig, config, dict(
+    return settings_for(harness().settings, config, dict(
         **_served(config), roles=["validation"], batch_sizes=[1], min_runs=10, real_min_runs=3,
         workload_seconds=config.screen_seconds, min_time=0.0, memory=False, perturbations=["none"]))
 
 
 def side_by_side(config: SearchConfig):
     """Harness settings for the final run: validation and test, every workload the report shows, longer."""
-    from eval.bench import BenchConfig
-
-    return settings_for(BenchConfig, config, dict(
+    return settings_for(harness().settings, config, dict(
         **_served(config), roles=["validation", "test"], max_accuracy_drop=config.max_accuracy_drop,
         batch_sizes=[1, 32],
         peer=config.peer, peer_workdir=str(Path(config.workdir) / "peers"),
@@ -233,12 +232,10 @@ def side_by_side(config: SearchConfig):
 
 def screen(job: Search, candidate: Candidate) -> Candidate:
     """Validation score and a short latency measurement of one candidate on its own."""
-    from eval.bench import bench
-
     if job.dry_run:
         return candidate
     started = time.time()
-    result = bench([candidate.path], screening(job.config), progress=False)["variants"][0]
+    result = harness().bench([candidate.path], screening(job.config), progress=False)["variants"][0]
     job.clock.screen_seconds.append(time.time() - started)
     latency = {e["workload"]: e for e in result["latency"]}
     candidate.score = 100 * result["validation"]["metrics"]["score"]
@@ -284,7 +281,5 @@ def best(candidates: list[Candidate | None], budget: Budget, latency: str = "lat
 
 
 def pareto(candidates: list[Candidate]) -> list[Candidate]:
-    from eval.pareto import pareto_front
-
     scored = [c for c in candidates if c.latency_ms is not None]
     return [scored[i] for i in pareto_front([(c.latency_ms, c.score) for c in scored])]

@@ -11,7 +11,7 @@ from compress.core import progress
 from compress.core.artifacts import VERSION
 from compress.core.config import add_arguments, from_args
 from compress.core.errors import CompressError
-from compress.core.registry import Command
+from compress.core.registry import Command, harness
 from compress.engine.commands import commands
 
 # The order `compress --help` lists the commands in: the pipeline, then the tools; any other registered one after.
@@ -48,11 +48,9 @@ def _run(command: Command, args: argparse.Namespace) -> None:
         command.run(settings, args.output)
         return
     if command.form == "variants":
-        from eval import record
-
         result = command.run(args.models, settings)
         if args.output:
-            record.write(result, args.output)
+            harness().write_record(result, args.output)
             print(f"wrote {args.output}")
     else:
         extra = {"dry_run": args.dry_run, "log": progress.line} if command.logs else {}

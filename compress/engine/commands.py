@@ -1,13 +1,13 @@
 """Every command, read from the registry once the modules that define them are imported.
 
 Each command registers itself at the end of its own module (compress.core.registry); this module only imports
-those modules, in the order `compress --help` lists them. The command line, the recipe runner and the Python API
-all read `commands()`.
+those modules, and loads the installed plugins (the harness: bench, check, report). The command line, the recipe
+runner and the Python API all read `commands()`.
 """
 
 from __future__ import annotations
 
-from compress.core.registry import COMMANDS, Command
+from compress.core.registry import COMMANDS, Command, load_plugins
 
 
 def commands() -> dict[str, Command]:
@@ -22,6 +22,6 @@ def commands() -> dict[str, Command]:
         prune,
         quantize,
     )
-    from eval import bench, check, report  # noqa: F401
+    load_plugins()
 
     return COMMANDS

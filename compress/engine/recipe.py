@@ -5,7 +5,8 @@ lands in `workdir/NAME-KEY`, where KEY hashes the stage type, its resolved setti
 for the base model and data files, the content hash) of its inputs and the toolkit version. A
 re-run finds unchanged stages already there; a changed setting changes that stage's key and, through
 the chain, every later one. Stage outputs are written atomically, so an interrupted run resumes at
-the stage that was cut off. This module sits at the top with the CLI: it may use `eval`.
+the stage that was cut off. This module sits at the top with the CLI: it writes bench records and reports through
+the harness that compress.core.registry.harness() returns.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from compress.core.data import DataConfig, data_location
 from compress.core.errors import CompressError
 from compress.core.models import resolve_model
 from compress.core.progress import line as progress_line
-from compress.core.registry import MODEL_KINDS, Command, register
+from compress.core.registry import MODEL_KINDS, Command, harness, register
 from compress.engine.commands import commands
 
 RECIPE_KEYS = ("name", "workdir", "model", "data", "stages", "report")
@@ -242,9 +243,7 @@ def run_recipe(path: str | os.PathLike, dry_run: bool = False, log: Callable[[st
     benches = [s for s in stages if commands()[s.type].form == "variants"]
     record_file = Path(outputs[benches[-1].name]) / commands()["bench"].output_file if benches else None
     if record_file and recipe.report and not dry_run:
-        from eval.report import write_report
-
-        write_report([record_file], recipe.report, title=f"compress run {recipe.file}")
+        harness().write_report([record_file], recipe.report, title=f"compress run {recipe.file}")
         log(f"report: {recipe.report / 'README.md'} and {recipe.report / 'index.html'}")
         result["report"] = str(recipe.report)
     result["record"] = str(record_file) if record_file else None
@@ -261,12 +260,10 @@ def run_stage(stage: PlannedStage, log: Callable[[str], None] = print) -> None:
         with atomic_output_dir(stage.output) as tmp:
             command.run(stage.settings, str(tmp / command.output_file))
         return
-    from eval import record
-
     names = [n for n, _ in stage.variants]
     result = command.run([p for _, p in stage.variants], dataclasses.replace(stage.settings, names=names))
     with atomic_output_dir(stage.output) as tmp:
-        record.write(result, tmp / command.output_file)
+        harness().write_record(result, tmp / command.output_file)
         (tmp / "summary.md").write_text(command.summary(result) + "\n")
 
 

@@ -18,7 +18,8 @@ source is inside is retried with the quantization guard keeping sensitive nodes 
 Each candidate is screened alone on the validation role; the Pareto front and the fastest candidates
 within each budget are then measured side by side with the baseline on validation and test. Winners are
 chosen on validation scores and side-by-side latency; the test role is only reported, with each drop's
-paired bootstrap interval. This module sits at the top with the CLI: it uses eval.
+paired bootstrap interval. This module sits at the top with the CLI: it measures and reports through the harness
+that compress.core.registry.harness() returns.
 """
 
 from __future__ import annotations
@@ -41,14 +42,13 @@ from compress.core.card import write_card
 from compress.core.errors import CompressError
 from compress.core.models import resolve_model
 from compress.core.paths import portable_path
-from compress.core.registry import Command, register
+from compress.core.registry import Command, harness, register
 from compress.core.roles import load_roles, resolve_data
+from compress.core.workloads import HEADLINE
 from compress.engine import candidates, plan
 from compress.engine.candidates import Candidate, Search
 from compress.engine.search_config import SearchConfig
 from compress.stages.export import ExportConfig
-from eval import search_report
-from eval.latency import HEADLINE
 
 PARITY_EXAMPLES = ExportConfig.__dataclass_fields__["max_eval_examples"].default
 
@@ -308,7 +308,7 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     record_file, result = _final_bench(job, final)
     winner = candidates.best(final, budget, latency="final_latency_ms", sized=True)
     precise = candidates.best(final, precise_budget, latency="final_latency_ms")
-    summary = search_report.summarize(config, record_file, result, winner, precise, front, job.ledger.candidates,
+    summary = harness().summarize_search(config, record_file, result, winner, precise, front, job.ledger.candidates,
                                       job.ledger.skipped, job.clock.minutes())
     if winner is not None:
         with atomic_output_dir(output, overwrite) as tmp:
@@ -326,33 +326,26 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
             summary["winner_profile"] = _profile(job, winner)
         except Exception as exc:  # the profiler reaches into ONNX Runtime internals; any failure is reported
             summary["winner_profile_failed"] = f"{exc.__class__.__name__}: {exc}"
-    search_report.write(summary, record_file, config.report, config.workdir, log)
+    harness().write_search_report(summary, record_file, config.report, config.workdir, log)
     return summary
 
 
 def _profile(job: Search, winner: Candidate) -> dict[str, Any]:
     """The winner's operator profile on validation text, under the thread and spinning settings it was timed with,
     and its compute floor at the same shape."""
-    from eval.machine import physical_cores
-    from eval.profile import profile_against_floor
-
     texts = load_roles(job.config, log=lambda _: None).validation.texts
-    return profile_against_floor(winner.path, texts, job.config.threads or physical_cores(),
-                                 spinning=job.config.ort_spinning)
+    return harness().profile(winner.path, texts, job.config.threads, job.config.ort_spinning)
 
 
 def _final_bench(job: Search, final: list[Candidate]) -> tuple[Path, dict[str, Any]]:
     """Baseline and the chosen candidates, interleaved in one full harness run; its record file and record."""
-    from eval import record
-    from eval.bench import bench
-
     config = dataclasses.replace(candidates.side_by_side(job.config), names=["baseline"] + [c.name for c in final])
     job.note(f"final side-by-side run: baseline + {len(final)} candidates")
-    result = bench([job.config.model] + [c.path for c in final], config)
+    result = harness().bench([job.config.model] + [c.path for c in final], config)
     for candidate, variant in zip(final, result["variants"][1:]):
         candidate.final_latency_ms = next(e["p50_ms"] for e in variant["latency"] if e["workload"] == HEADLINE)
     record_file = Path(job.config.workdir) / "final-bench.json"
-    record.write(result, record_file)
+    harness().write_record(result, record_file)
     return record_file, result
 
 

@@ -137,9 +137,9 @@ def test_screening_scores_on_validation_only_and_the_winner_follows_validation(m
                                           {"workload": "real-b32", "seq_per_s": 100.0}],
                               "size": {"file_bytes": 1e6}}]}
 
-    import eval.bench
+    from compress.core import registry
 
-    monkeypatch.setattr(eval.bench, "bench", fake_bench)
+    monkeypatch.setattr(registry, "HARNESS", dataclasses.replace(registry.harness(), bench=fake_bench))
     s = state(90.0)
     a, b = (candidates.screen(s, Candidate(n, n, "onnx", [])) for n in ("a", "b"))
     assert asked == [["validation"], ["validation"]], "screening never scores the test role"

@@ -2,7 +2,7 @@
 
 import json
 
-from eval.pareto import pareto_front
+from compress.core.pareto import pareto_front
 from eval.report import write_report
 from tests.eval.records import record
 

@@ -1,4 +1,5 @@
-"""The accuracy/latency Pareto front: variants no other variant beats on both at once."""
+"""The accuracy/latency Pareto front: variants no other variant beats on both at once (the harness draws it, the
+search sends it to the final run)."""
 
 from __future__ import annotations
 
