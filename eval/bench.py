@@ -146,6 +146,7 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
                  "latency": []} for r in runners]
 
     say = note if progress else (lambda _: None)
+    scoring = time.time()
     if config.accuracy:
         say(f"bench: scoring {len(runners)} variants on {' and '.join(scored)}")
         for role, rows in scored.items():
@@ -156,6 +157,7 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
                                                                                        runner.labels.names))
         if "test" in scored:
             _scorecard(runners, data, features, variants, config)
+    scoring = time.time() - scoring
 
     settle = config.settle_ms / 1000 if config.ort_spinning else 0.0
     turn = config.turn_ms / 1000 if config.ort_spinning else 0.0
@@ -193,7 +195,7 @@ def bench(models: list[str], config: BenchConfig, progress: bool = True) -> dict
         "machine": machine.fingerprint(threads),
         "settings": {**to_dict(config), "threads": threads,
                      "isolation": isolation(config.ort_spinning, config.settle_ms, config.turn_ms, phased),
-                     "measure_seconds": round(time.time() - started, 1)},
+                     "measure_seconds": round(time.time() - started, 1), "scoring_seconds": round(scoring, 2)},
         "data": {"source": str(config.data), "metric": config.metric, "roles": roles.summary(),
                  "scored": {SCORE_KEYS[r]: r for r in scored}, "chosen_on": "validation",
                  "reported_on": "test" if "test" in scored else None},

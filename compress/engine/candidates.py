@@ -31,6 +31,7 @@ FINAL_VARIANTS = 8
 FINAL_WORKLOADS = 4
 MEMORY_SECONDS = 10.0
 
+
 @dataclass
 class Candidate:
     """A model the search made and screened: its stage chain and its screening figures."""
@@ -89,10 +90,13 @@ class Clock:
     """The search's time: when it started, this machine's measured training and screening speeds, and what
     --time-budget leaves for making candidates once the final side-by-side run's share is held back."""
 
-    def __init__(self, config: SearchConfig, started: float | None = None):
+    def __init__(self, config: SearchConfig, started: float | None = None, scored_rows: int = 0):
         self.time_budget, self.final_seconds, self.memory = config.time_budget, config.final_seconds, config.memory
+        self.peers = len(config.peer)
         self.started = time.time() if started is None else started
+        self.scored_rows = scored_rows   # rows the final run scores per variant (final_scored_rows)
         self.seconds_per_layer_row: float | None = None   # training speed: a stage's seconds per row and layer
+        self.seconds_per_scored_row: list[float] = []      # scoring speed, measured in each screening
         self.screen_seconds: list[float] = []              # wall time of each screening
 
     def minutes(self) -> float:
@@ -103,14 +107,16 @@ class Clock:
         return None if self.time_budget is None else self.time_budget - self.minutes() - self.final_minutes()
 
     def final_minutes(self, variants: int = FINAL_VARIANTS) -> float:
-        """The final side-by-side run's expected minutes: for the baseline and `variants` candidates, the fixed
-        workloads for --final-seconds each, plus about three screenings' worth of scoring (validation, test and
-        the perturbed test text) and a fresh process for memory."""
-        if not self.screen_seconds:
+        """The final side-by-side run's expected minutes: for the baseline, `variants` candidates and each peer,
+        the fixed workloads for --final-seconds each, scoring every row it scores at the median speed screening
+        measured, and a fresh process for memory. (The BANKING77 search of 2026-12-07 reserved 9.9 minutes from
+        three screenings' scoring per variant, and took 15.3: its variants scored 16 times the screening's rows.)"""
+        if not self.seconds_per_scored_row:
             return 0.0
-        scoring = 3 * sorted(self.screen_seconds)[len(self.screen_seconds) // 2]
+        per_row = sorted(self.seconds_per_scored_row)[len(self.seconds_per_scored_row) // 2]
         memory = MEMORY_SECONDS if self.memory else 0.0
-        return (variants + 1) * (FINAL_WORKLOADS * self.final_seconds + scoring + memory) / 60
+        each = FINAL_WORKLOADS * self.final_seconds + per_row * self.scored_rows + memory
+        return (variants + 1 + self.peers) * each / 60
 
     def training_minutes(self, work: float) -> float:
         """Expected minutes of a training stage of `work` rows x epochs x layers at the measured speed."""
@@ -230,13 +236,25 @@ def side_by_side(config: SearchConfig):
         perturbations=["typos", "word_dropout"] if config.scorecard else ["none"]))
 
 
-def screen(job: Search, candidate: Candidate) -> Candidate:
-    """Validation score and a short latency measurement of one candidate on its own."""
-    if job.dry_run:
+def final_scored_rows(config: SearchConfig, validation_rows: int, test_rows: int) -> int:
+    """Rows the final run scores per variant: validation, test, and a perturbed copy of test for each perturbation
+    and rate of its scorecard."""
+    settings = side_by_side(config)
+    copies = len([k for k in settings.perturbations if k != "none"]) * len(settings.perturbation_rates)
+    return validation_rows + test_rows * (1 + copies)
+
+
+def screen(job: Search, candidate: Candidate, in_dry_run: bool = False) -> Candidate:
+    """Validation score and a short latency measurement of one candidate on its own (in a dry run only if
+    `in_dry_run`: the input model, whose screening prices the plan)."""
+    if job.dry_run and not in_dry_run:
         return candidate
     started = time.time()
-    result = harness().bench([candidate.path], screening(job.config), progress=False)["variants"][0]
+    record = harness().bench([candidate.path], screening(job.config), progress=False)
+    rows = record["data"]["roles"]["validation"]["rows"]
+    job.clock.seconds_per_scored_row.append(record["settings"]["scoring_seconds"] / rows)
     job.clock.screen_seconds.append(time.time() - started)
+    result = record["variants"][0]
     latency = {e["workload"]: e for e in result["latency"]}
     candidate.score = 100 * result["validation"]["metrics"]["score"]
     candidate.latency_ms = latency[HEADLINE]["p50_ms"]

@@ -35,7 +35,7 @@ def _add(sub: argparse._SubParsersAction, command: Command) -> None:
         parser.add_argument("--overwrite", action="store_true", help="replace the output directory if it exists")
         if command.logs:
             parser.add_argument("--dry-run", action="store_true", help="list the stages it may run and which are "
-                                "cached")
+                                "cached; screens the input model once to price them")
     else:
         parser.add_argument("-o", "--output", default="-" if command.form == "file" else None,
                             help=f"where to write {command.writes}")

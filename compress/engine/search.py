@@ -265,14 +265,17 @@ def search(config: SearchConfig, output_dir: str | Path, overwrite: bool = False
     # A hub id becomes its local snapshot, which every stage then takes as a directory.
     base_path = config.resolve(config.model)
     config = resolve_data(dataclasses.replace(config, model=base_path, revision=None), base_path)
-    job = Search(config, log, dry_run, candidates.Clock(config), train_rows=len(load_roles(config).train))
+    roles = load_roles(config)
+    clock = candidates.Clock(config, scored_rows=candidates.final_scored_rows(config, len(roles.validation),
+                                                                            len(roles.test)))
+    job = Search(config, log, dry_run, clock, train_rows=len(roles.train))
     epochs, copies = student_budget(config, job.train_rows)
     log(f"policy: {job.train_rows} training rows: students train {epochs:g} epochs with {copies} augmented "
         f"cop{'y' if copies == 1 else 'ies'} per row (at least {config.min_train_steps} steps; "
         f"{config.small_data_augment} copies below {config.small_data} rows)")
     layers = _model_config(config.model).num_hidden_layers
     baseline = candidates.screen(job, Candidate("baseline", config.model, "hf", ["input model"],
-                                                key=hash_path(base_path), layers=layers))
+                                                key=hash_path(base_path), layers=layers), in_dry_run=True)
     job = dataclasses.replace(job, baseline=baseline)
     job.ledger.candidates.append(baseline)
     _post_training(job, "model", job.baseline)

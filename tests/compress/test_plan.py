@@ -37,6 +37,8 @@ def test_each_family_says_whether_the_budget_reaches_it_and_which_budget_would()
     assert out[0].startswith("plan: 2.0 min spent") and "about 3.0 min" in out[0]
     assert out[1].endswith("reachable") and "done by minute 15.0" in out[1]
     assert "not within --time-budget 20: needs about 27" in out[2]
+    estimated = lines(planned, budget=20, spent=2.0, final_minutes=3.0, speed_source="measured", estimated=True)
+    assert estimated[0].startswith("plan: about 2.0 min expected") and estimated[1:] == out[1:]
 
 
 def test_an_unknown_speed_plans_without_times():

@@ -131,7 +131,8 @@ def test_screening_scores_on_validation_only_and_the_winner_follows_validation(m
         name = models[0]
         validation = {"a": 0.895, "b": 0.880}[name]
         test = {"a": 0.880, "b": 0.900}[name]  # the test role disagrees: it would prefer b
-        return {"variants": [{"validation": {"metrics": {"score": validation}},
+        return {"settings": {"scoring_seconds": 1.0}, "data": {"roles": {"validation": {"rows": 200}}},
+                "variants": [{"validation": {"metrics": {"score": validation}},
                               "accuracy": {"metrics": {"score": test}},
                               "latency": [{"workload": "b1xl128", "p50_ms": {"a": 5.0, "b": 2.0}[name]},
                                           {"workload": "real-b32", "seq_per_s": 100.0}],
@@ -143,6 +144,7 @@ def test_screening_scores_on_validation_only_and_the_winner_follows_validation(m
     s = state(90.0)
     a, b = (candidates.screen(s, Candidate(n, n, "onnx", [])) for n in ("a", "b"))
     assert asked == [["validation"], ["validation"]], "screening never scores the test role"
+    assert s.clock.seconds_per_scored_row == [0.005, 0.005], "each screening measures the scoring speed"
     assert (a.score, b.score) == (pytest.approx(89.5), pytest.approx(88.0))
     assert best([a, b], s.budget()) is a, "b is faster and better on test, but 2 points down on validation"
 
@@ -249,19 +251,28 @@ def test_without_the_memory_probe_the_final_run_skips_it_and_the_plan_reserves_l
     measured, skipped = (SearchConfig(model="m", memory=memory) for memory in (True, False))
     clocks = Clock(measured), Clock(skipped)
     for clock in clocks:
-        clock.screen_seconds = [2.0]
+        clock.seconds_per_scored_row = [0.002]
     assert candidates.side_by_side(measured).memory and not candidates.side_by_side(skipped).memory
     assert clocks[0].final_minutes() - clocks[1].final_minutes() == pytest.approx(9 * candidates.MEMORY_SECONDS / 60)
 
 
+def test_the_final_run_scores_validation_test_and_a_perturbed_test_copy_per_perturbation_and_rate():
+    assert candidates.final_scored_rows(SearchConfig(model="m"), 1000, 3080) == 1000 + 3080 * (1 + 2 * 2)
+    assert candidates.final_scored_rows(SearchConfig(model="m", scorecard=False), 1000, 3080) == 1000 + 3080
+
+
 def test_the_clock_holds_back_the_final_run_and_prices_training_at_the_measured_speed(monkeypatch):
-    clock = Clock(SearchConfig(model="m", time_budget=30, final_seconds=2.0, memory=False), started=1000.0)
+    config = SearchConfig(model="m", time_budget=30, final_seconds=2.0, memory=False)
+    clock = Clock(config, started=1000.0, scored_rows=1000)
     monkeypatch.setattr(candidates.time, "time", lambda: 1000.0 + 600)
     assert clock.minutes() == 10 and clock.minutes_left() == 20, "nothing screened yet: no final run to price"
-    clock.screen_seconds = [3.0, 5.0, 4.0]
-    # baseline + 8 candidates, each 4 workloads of 2 s and three median screenings (12 s) of scoring: 3 minutes
-    assert clock.final_minutes() == pytest.approx(3.0) and clock.minutes_left() == pytest.approx(17.0)
+    clock.seconds_per_scored_row = [0.003, 0.005, 0.004]
+    # baseline + 8 candidates, each 4 workloads of 2 s and 1000 rows scored at the median 4 ms: 9 x 12 s = 1.8 min
+    assert clock.final_minutes() == pytest.approx(1.8) and clock.minutes_left() == pytest.approx(18.2)
+    with_peer = Clock(dataclasses.replace(config, peer=["optimum"]), scored_rows=1000)
+    with_peer.seconds_per_scored_row = clock.seconds_per_scored_row
+    assert with_peer.final_minutes() == pytest.approx(2.0), "the peer is one more variant in the final run"
     assert clock.training_minutes(180000) == 0.0, "no speed measured yet"
     clock.seconds_per_layer_row = 1e-3
     assert clock.training_minutes(180000) == pytest.approx(3.0)
-    assert clock.stamp() == "[10.0 min, 17.0 min left]"
+    assert clock.stamp() == "[10.0 min, 18.2 min left]"

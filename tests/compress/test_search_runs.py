@@ -36,6 +36,9 @@ def test_a_dry_run_lists_untrained_students_and_their_pruning_without_error(trai
     planned = [line.split("] ", 1)[1].split(":")[0] for line in logs if "would run" in line]
     assert "student1 (distill)" in planned and "student1-prune25 (prune)" in planned
     assert not (tmp_path / "work").exists(), "a dry run makes nothing"
+    head = next(line for line in logs if line.startswith("plan: "))
+    assert "min expected for the input model's" in head and "?" not in head, \
+        "one screening of the input model prices the dry run's plan and its final run"
 
 
 def test_the_prune_scope_reaches_every_head_pruning_stage(trained_tiny_bert, tmp_path, monkeypatch):
