@@ -20,7 +20,7 @@ Schema `compress.bench/1` (top level):
     scorecard   {fidelity {agreement, flips, flip_rate, flips_by_direction ("a->b": count, the directions
                  that occur, most first), kl_mean, kl_max},
                  calibration {ece, bins, mean_confidence, accuracy, reliability [bins]},
-                 robustness [{perturbation, rate, accuracy, drop_points}],
+                 robustness [{perturbation, rate, rows, accuracy, drop_points}],
                  out_of_domain [{data, origin, accuracy, f1, mcc, n}]}   (when accuracy is scored)
     latency     list of {workload, batch_size, length (null = real lengths), runs, p50_ms, p90_ms,
                  p99_ms, mean_ms, min_ms, p50_interval_ms ([low, high], ~95% confidence interval of

@@ -115,6 +115,15 @@ def scorecard_table(variants: list[dict[str, Any]]) -> tuple[list[str], list[lis
     return head, rows
 
 
+def _robustness_rows(variants: list[dict[str, Any]]) -> str:
+    """How many test rows the perturbed copies scored, when a sample (records before 2026-12-08 name none)."""
+    card = next((v["scorecard"] for v in variants if v.get("scorecard", {}).get("robustness")), None)
+    test = next((len(v["accuracy"]["labels"]) for v in variants if "labels" in v.get("accuracy", {})), None)
+    rows = card["robustness"][0].get("rows") if card else None
+    return f", on a seeded sample of {rows} test rows, against the same rows unperturbed" \
+        if rows is not None and rows != test else ""
+
+
 def flips_cell(fid: dict[str, Any]) -> str:
     """The number of flips and its few largest directions: all ordered pairs of classes would not fit a table."""
     # Records written before fidelity dropped the empty directions still list every pair, unsorted.
@@ -330,8 +339,9 @@ def write_report(record_files: Sequence[str | os.PathLike], output: str | os.Pat
         if card_rows:
             md += ["", "## Scorecard: is it still the same model?", "", "Agreement, flips and KL divergence compare "
                    "each variant's predictions with its run's baseline on the test role; ECE uses equal-width "
-                   "confidence bins; robustness is the accuracy drop on seeded perturbed eval text (see "
-                   "`eval/robustness.py` for what each perturbation changes).", "",
+                   "confidence bins; robustness is the accuracy drop on seeded perturbed eval text"
+                   f"{_robustness_rows(variants)} (see `eval/robustness.py` for what each perturbation changes).",
+                   "",
                    _markdown_table(card_head, card_rows)]
         md += ["", "## Latency per workload", "", _markdown_table(lat_head, lat_rows), "", "## Lineage", ""]
         md += _lineage_lines(variants) + ["", "## Machine and settings", ""] + _machine_lines(records)

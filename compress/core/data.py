@@ -117,7 +117,13 @@ class LabelledText:
         """A seeded random subset of n rows (all rows when n is None or not smaller)."""
         if n is None or n >= len(self):
             return self
-        return self.take(sorted(random.Random(seed).sample(range(len(self)), n)), f"{self.origin}[{n} of {len(self)}]")
+        return self.take(self.sampled_rows(n, seed), f"{self.origin}[{n} of {len(self)}]")
+
+    def sampled_rows(self, n: int | None, seed: int = 0) -> list[int]:
+        """The positions `sample(n, seed)` takes, in order."""
+        if n is None or n >= len(self):
+            return list(range(len(self)))
+        return sorted(random.Random(seed).sample(range(len(self)), n))
 
     def take(self, rows: list[int], origin: str | None = None) -> "LabelledText":
         """The rows at positions `rows`, in that order."""

@@ -233,15 +233,16 @@ def side_by_side(config: SearchConfig):
         bucket=True, min_runs=config.final_min_runs, real_min_runs=min(5, config.final_min_runs),
         workload_seconds=config.final_seconds,
         min_time=config.final_seconds, memory=config.memory,
-        perturbations=["typos", "word_dropout"] if config.scorecard else ["none"]))
+        perturbations=["typos", "word_dropout"] if config.scorecard else ["none"],
+        perturbation_rows=config.robustness_rows))
 
 
 def final_scored_rows(config: SearchConfig, validation_rows: int, test_rows: int) -> int:
-    """Rows the final run scores per variant: validation, test, and a perturbed copy of test for each perturbation
-    and rate of its scorecard."""
+    """Rows the final run scores per variant: validation, test, and a perturbed copy of (a sample of) test for each
+    perturbation and rate of its scorecard."""
     settings = side_by_side(config)
     copies = len([k for k in settings.perturbations if k != "none"]) * len(settings.perturbation_rates)
-    return validation_rows + test_rows * (1 + copies)
+    return validation_rows + test_rows + copies * min(test_rows, settings.perturbation_rows or test_rows)
 
 
 def screen(job: Search, candidate: Candidate, in_dry_run: bool = False) -> Candidate:

@@ -256,8 +256,11 @@ def test_without_the_memory_probe_the_final_run_skips_it_and_the_plan_reserves_l
     assert clocks[0].final_minutes() - clocks[1].final_minutes() == pytest.approx(9 * candidates.MEMORY_SECONDS / 60)
 
 
-def test_the_final_run_scores_validation_test_and_a_perturbed_test_copy_per_perturbation_and_rate():
-    assert candidates.final_scored_rows(SearchConfig(model="m"), 1000, 3080) == 1000 + 3080 * (1 + 2 * 2)
+def test_the_final_run_scores_validation_test_and_a_perturbed_test_sample_per_perturbation_and_rate():
+    assert candidates.side_by_side(SearchConfig(model="m", robustness_rows=300)).perturbation_rows == 300
+    assert candidates.final_scored_rows(SearchConfig(model="m"), 1000, 3080) == 1000 + 3080 + 2 * 2 * 500
+    assert candidates.final_scored_rows(SearchConfig(model="m"), 300, 400) == 300 + 400 * (1 + 2 * 2), \
+        "a test role smaller than the sample is perturbed whole"
     assert candidates.final_scored_rows(SearchConfig(model="m", scorecard=False), 1000, 3080) == 1000 + 3080
 
 

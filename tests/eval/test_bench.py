@@ -10,6 +10,7 @@ import torch
 from compress.core.errors import CompressError
 from eval import record
 from eval.bench import BenchConfig, bench, summary_table
+from eval.report import write_report
 from eval.runners import VariantSpec, open_runner
 
 FAST = dict(max_eval_examples=48, batch_sizes=[1, 4], lengths=[16], real_batch_sizes=[8], real_examples=16,
@@ -43,6 +44,21 @@ def test_scorecard_is_computed_alike_for_pytorch_and_onnx(result):
         assert a["accuracy"] == pytest.approx(b["accuracy"], abs=1 / 48)
     assert all(r["perturbation"] != "case" or r["drop_points"] == 0 for r in onnx_card["robustness"]), \
         "the uncased tokenizer cannot see case changes"
+
+
+def test_perturbed_copies_of_a_sample_are_compared_with_the_same_rows_unperturbed(trained_tiny_bert, tmp_path):
+    config = BenchConfig(**{**FAST, "batch_sizes": [1]}, memory=False, perturbations=["case", "typos"],
+                         perturbation_rates=[0.3], perturbation_rows=20)
+    result = bench([str(trained_tiny_bert)], config, progress=False)
+    (variant,) = result["variants"]
+    case, typos = variant["scorecard"]["robustness"]
+    assert case["rows"] == typos["rows"] == 20 and len(variant["accuracy"]["labels"]) == 48
+    clean = case["accuracy"] + case["drop_points"] / 100
+    assert case["drop_points"] == 0, "an uncased model sees no case flips, so the sample's clean score is its own"
+    assert round(clean * 20) == pytest.approx(clean * 20) and round(typos["accuracy"] * 20) == pytest.approx(
+        typos["accuracy"] * 20), "both scores count right answers among the 20 sampled rows"
+    report = write_report([record.write(result, tmp_path / "r.json")], tmp_path / "report")
+    assert "on a seeded sample of 20 test rows" in (report / "README.md").read_text()
 
 
 def test_extra_eval_sets_are_scored_separately_as_out_of_domain(result, ood_file, trained_tiny_bert):
