@@ -30,6 +30,11 @@ from compress.engine.search_config import SearchConfig
 FINAL_VARIANTS = 8
 FINAL_WORKLOADS = 4
 MEMORY_SECONDS = 10.0
+# What each variant costs beyond its timed turns, its pauses and its scoring (warm-ups, ONNX sessions reopened for
+# each phase, the memory probe's process start beyond MEMORY_SECONDS). The RTE search of 2026-12-08
+# (amd-avx512-vnni) reserved 6.0 minutes without it and its final run took 13.2: 793 s for 10 variants, 284 s of
+# them timed and 61 s scoring.
+SETUP_SECONDS = 15.0
 
 
 @dataclass
@@ -91,7 +96,12 @@ class Clock:
     --time-budget leaves for making candidates once the final side-by-side run's share is held back."""
 
     def __init__(self, config: SearchConfig, started: float | None = None, scored_rows: int = 0):
-        self.time_budget, self.final_seconds, self.memory = config.time_budget, config.final_seconds, config.memory
+        self.time_budget, self.memory = config.time_budget, config.memory
+        final = side_by_side(config)
+        # A workload runs at least min_time, then up to workload_seconds more; with spinning, each turn is followed by
+        # an untimed pause.
+        pauses = 1 + final.settle_ms / final.turn_ms if final.ort_spinning and final.turn_ms else 1.0
+        self.workload_seconds = (final.min_time + final.workload_seconds) * pauses
         self.peers = len(config.peer)
         self.started = time.time() if started is None else started
         self.scored_rows = scored_rows   # rows the final run scores per variant (final_scored_rows)
@@ -108,14 +118,15 @@ class Clock:
 
     def final_minutes(self, variants: int = FINAL_VARIANTS) -> float:
         """The final side-by-side run's expected minutes: for the baseline, `variants` candidates and each peer,
-        the fixed workloads for --final-seconds each, scoring every row it scores at the median speed screening
-        measured, and a fresh process for memory. (The BANKING77 search of 2026-12-07 reserved 9.9 minutes from
-        three screenings' scoring per variant, and took 15.3: its variants scored 16 times the screening's rows.)"""
+        each workload for the most its settings let it run, scoring every row it scores at the median speed
+        screening measured, a fresh process for memory and the setup around them. (The BANKING77 search of
+        2026-12-07 reserved 9.9 minutes from three screenings' scoring per variant, and took 15.3: its variants
+        scored 16 times the screening's rows.)"""
         if not self.seconds_per_scored_row:
             return 0.0
         per_row = sorted(self.seconds_per_scored_row)[len(self.seconds_per_scored_row) // 2]
         memory = MEMORY_SECONDS if self.memory else 0.0
-        each = FINAL_WORKLOADS * self.final_seconds + per_row * self.scored_rows + memory
+        each = FINAL_WORKLOADS * self.workload_seconds + per_row * self.scored_rows + memory + SETUP_SECONDS
         return (variants + 1 + self.peers) * each / 60
 
     def training_minutes(self, work: float) -> float:

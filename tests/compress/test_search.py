@@ -270,12 +270,17 @@ def test_the_clock_holds_back_the_final_run_and_prices_training_at_the_measured_
     monkeypatch.setattr(candidates.time, "time", lambda: 1000.0 + 600)
     assert clock.minutes() == 10 and clock.minutes_left() == 20, "nothing screened yet: no final run to price"
     clock.seconds_per_scored_row = [0.003, 0.005, 0.004]
-    # baseline + 8 candidates, each 4 workloads of 2 s and 1000 rows scored at the median 4 ms: 9 x 12 s = 1.8 min
-    assert clock.final_minutes() == pytest.approx(1.8) and clock.minutes_left() == pytest.approx(18.2)
+    # baseline + 8 candidates, each 4 workloads of at most 2 + 2 s with a 100 ms pause per 500 ms turn, 1000 rows
+    # scored at the median 4 ms and the setup: 9 x (19.2 + 4 + 15) s = 5.73 min
+    assert clock.final_minutes() == pytest.approx(9 * 38.2 / 60) and clock.minutes_left() == pytest.approx(
+        20 - 9 * 38.2 / 60)
     with_peer = Clock(dataclasses.replace(config, peer=["optimum"]), scored_rows=1000)
     with_peer.seconds_per_scored_row = clock.seconds_per_scored_row
-    assert with_peer.final_minutes() == pytest.approx(2.0), "the peer is one more variant in the final run"
+    assert with_peer.final_minutes() == pytest.approx(10 * 38.2 / 60), "the peer is one more variant in the final run"
+    still = Clock(dataclasses.replace(config, ort_spinning=False), scored_rows=1000)
+    still.seconds_per_scored_row = clock.seconds_per_scored_row
+    assert still.final_minutes() == pytest.approx(9 * 35.0 / 60), "without spinning no pause follows a turn"
     assert clock.training_minutes(180000) == 0.0, "no speed measured yet"
     clock.seconds_per_layer_row = 1e-3
     assert clock.training_minutes(180000) == pytest.approx(3.0)
-    assert clock.stamp() == "[10.0 min, 18.2 min left]"
+    assert clock.stamp() == f"[10.0 min, {20 - 9 * 38.2 / 60:.1f} min left]"
